@@ -1,0 +1,6 @@
+import { json } from '../lib/http.ts';
+import { readMetrics } from '../lib/metrics.ts';
+import { getServices, httpFunction } from '../lib/services.ts';
+
+/** GET /metrics */
+export const handler = httpFunction(async () => json(200, await readMetrics(getServices().store)));

@@ -1,0 +1,37 @@
+/** One invalid field of a request. */
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+/** The order in a request breaks a rule of the contract. */
+export class InvalidOrder extends Error {
+  override name = 'InvalidOrder';
+  constructor(readonly errors: FieldError[]) {
+    super(errors.length === 1 ? '1 field is invalid' : `${errors.length} fields are invalid`);
+  }
+}
+
+/** No order has this id. */
+export class OrderNotFound extends Error {
+  override name = 'OrderNotFound';
+  constructor(readonly orderId: string) {
+    super(`No order has the id ${orderId}`);
+  }
+}
+
+/** The order id is taken by an order with different content. */
+export class OrderConflict extends Error {
+  override name = 'OrderConflict';
+  constructor(readonly orderId: string) {
+    super(`Order ${orderId} already exists with different content`);
+  }
+}
+
+/** The store cannot be reached or is overloaded; the request may be retried. */
+export class StoreUnavailable extends Error {
+  override name = 'StoreUnavailable';
+  constructor(options?: ErrorOptions) {
+    super('The order store is unavailable; retry shortly', options);
+  }
+}

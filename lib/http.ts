@@ -1,0 +1,128 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { InvalidOrder, OrderConflict, OrderNotFound, StoreUnavailable, type FieldError } from './errors.ts';
+
+export type HttpResult = APIGatewayProxyStructuredResultV2 & { statusCode: number };
+export type HttpHandler = (event: APIGatewayProxyEventV2, context?: Context) => Promise<HttpResult>;
+
+/** The largest body POST /orders accepts (API.md). */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** An error that is about the HTTP request itself rather than the domain. */
+export class HttpError extends Error {
+  override name = 'HttpError';
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    detail: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(detail);
+  }
+}
+
+/** A JSON response. */
+export const json = (statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResult => ({
+  statusCode,
+  headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
+  body: JSON.stringify(body),
+});
+
+/** An RFC 9457 problem response. */
+export const problem = (
+  status: number,
+  title: string,
+  detail: string,
+  extra: { errors?: FieldError[]; headers?: Record<string, string>; requestId?: string } = {},
+): HttpResult => ({
+  statusCode: status,
+  headers: { 'content-type': 'application/problem+json', ...extra.headers },
+  body: JSON.stringify({
+    type: 'about:blank',
+    title,
+    status,
+    detail,
+    ...(extra.errors && { errors: extra.errors }),
+    ...(extra.requestId && { request_id: extra.requestId }),
+  }),
+});
+
+/**
+ * The one mapping from errors to HTTP. Below 500 the message is safe to show; a 500 says nothing of
+ * its cause (it is logged with the request id instead).
+ */
+export const errorResponse = (error: unknown, requestId: string, logger: Logger): HttpResult => {
+  if (error instanceof InvalidOrder) return problem(400, 'Invalid order', error.message, { errors: error.errors });
+  if (error instanceof OrderNotFound) return problem(404, 'Order not found', error.message);
+  if (error instanceof OrderConflict) return problem(409, 'Order conflict', error.message);
+  if (error instanceof HttpError) return problem(error.status, error.title, error.message, { headers: error.headers });
+  if (error instanceof StoreUnavailable) {
+    logger.warn('store unavailable', { request_id: requestId, error });
+    return problem(503, 'Service unavailable', error.message, { headers: { 'retry-after': '1' }, requestId });
+  }
+  logger.error('unhandled error', { request_id: requestId, error: error as Error });
+  return problem(500, 'Internal error', 'Something went wrong on our side; quote the request id when reporting it.', {
+    requestId,
+  });
+};
+
+const isJsonType = (contentType: string | undefined): boolean => {
+  const mediaType = contentType?.split(';')[0]?.trim().toLowerCase() ?? '';
+  return mediaType === 'application/json' || /^application\/[\w.+-]+\+json$/.test(mediaType);
+};
+
+const header = (event: APIGatewayProxyEventV2, name: string): string | undefined => {
+  for (const [key, value] of Object.entries(event.headers ?? {})) if (key.toLowerCase() === name) return value;
+  return undefined;
+};
+
+/** The JSON body of a request, after the checks of API.md: 415 not JSON, 413 too large, 400 malformed. */
+export const readJsonBody = (event: APIGatewayProxyEventV2): unknown => {
+  if (!isJsonType(header(event, 'content-type'))) {
+    throw new HttpError(415, 'Unsupported media type', 'Send the order as JSON with Content-Type: application/json', {
+      'accept-post': 'application/json',
+    });
+  }
+  const raw = event.body ?? '';
+  const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+  if (bytes.length > MAX_BODY_BYTES) {
+    throw new HttpError(413, 'Payload too large', `The body must be at most ${MAX_BODY_BYTES} bytes`);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new HttpError(400, 'Malformed JSON', 'The body is not valid UTF-8');
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new HttpError(400, 'Malformed JSON', `The body is not valid JSON: ${(error as Error).message}`);
+  }
+};
+
+/**
+ * Wraps a handler: maps any error to its response, adds the request id header, and logs one line per
+ * request (method, path, status, duration) without headers or body.
+ */
+export const httpHandler =
+  (logger: () => Logger, handle: HttpHandler): HttpHandler =>
+  async (event, context) => {
+    const started = performance.now();
+    const requestId = event.requestContext?.requestId ?? context?.awsRequestId ?? 'unknown';
+    let result: HttpResult;
+    try {
+      result = await handle(event, context);
+    } catch (error) {
+      result = errorResponse(error, requestId, logger());
+    }
+    result.headers = { ...result.headers, 'x-request-id': requestId };
+    logger().info('request', {
+      request_id: requestId,
+      method: event.requestContext?.http?.method,
+      path: event.rawPath,
+      status: result.statusCode,
+      duration_ms: Math.round((performance.now() - started) * 10) / 10,
+    });
+    return result;
+  };

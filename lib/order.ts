@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import { InvalidOrder, type FieldError } from './errors.ts';
+
+export const ORDER_STATUSES = ['PENDING', 'PROCESSING', 'COMPLETED', 'FAILED'] as const;
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
+
+/** Client-chosen order ids: also the idempotency key, and part of a URL. */
+export const ORDER_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+const required =
+  (expected: string) =>
+  (issue: { input?: unknown }): string =>
+    issue.input === undefined ? 'is required' : `must be ${expected}`;
+
+const idLike = () =>
+  z
+    .union([z.string(), z.int()], { error: required(`a string or an integer`) })
+    .refine((value) => String(value).length >= 1 && String(value).length <= 128, 'must be 1-128 characters');
+
+const hasAtMostTwoDecimals = (value: number): boolean => {
+  // String() gives the shortest text that round-trips, so it shows the decimals the client sent.
+  const text = String(value);
+  if (text.includes('e')) return Number.isInteger(value);
+  return (text.split('.')[1]?.length ?? 0) <= 2;
+};
+
+/** The body of POST /orders, exactly as API.md states it. */
+export const OrderInputSchema = z.strictObject(
+  {
+    order_id: z
+      .string({ error: required('a string') })
+      .regex(ORDER_ID_PATTERN, 'must be 1-64 characters of A-Z a-z 0-9 _ . : -')
+      .optional(),
+    user_id: idLike(),
+    item_ids: z
+      .array(idLike(), { error: required('an array of strings or integers') })
+      .min(1, 'must have at least 1 item')
+      .max(100, 'must have at most 100 items'),
+    total_amount: z
+      .number({ error: required('a finite number') })
+      .min(0, 'must be >= 0')
+      .lt(1e12, 'must be below 1e12')
+      .refine(hasAtMostTwoDecimals, 'must have at most 2 decimal places'),
+  },
+  { error: (issue) => (issue.code === 'invalid_type' ? 'must be a JSON object' : undefined) },
+);
+
+export type OrderInput = z.infer<typeof OrderInputSchema>;
+
+/** What the client asked for, normalised: ids as the store keeps them. */
+export interface NewOrder {
+  order_id: string;
+  user_id: string;
+  item_ids: (string | number)[];
+  total_amount: number;
+}
+
+/** An order as the API shows it. */
+export interface Order extends NewOrder {
+  status: OrderStatus;
+  attempts: number;
+  created_at: string;
+  started_at?: string;
+  completed_at?: string;
+  failed_at?: string;
+  processing_ms?: number;
+  error?: string;
+}
+
+const fieldName = (path: readonly PropertyKey[]): string =>
+  path.reduce<string>(
+    (name, key) => (typeof key === 'number' ? `${name}[${key}]` : name ? `${name}.${String(key)}` : String(key)),
+    '',
+  ) || 'body';
+
+/**
+ * Validates a parsed JSON body against the contract; throws InvalidOrder listing every bad field.
+ * `newId` supplies the order id when the client sent none.
+ */
+export const parseOrderInput = (body: unknown, newId: () => string): NewOrder => {
+  const result = OrderInputSchema.safeParse(body);
+  if (!result.success) {
+    const errors: FieldError[] = result.error.issues.flatMap((issue) =>
+      issue.code === 'unrecognized_keys'
+        ? issue.keys.map((key) => ({ field: fieldName([...issue.path, key]), message: 'is not a known field' }))
+        : [{ field: fieldName(issue.path), message: issue.message }],
+    );
+    throw new InvalidOrder(errors);
+  }
+  const input = result.data;
+  return {
+    order_id: input.order_id ?? newId(),
+    user_id: String(input.user_id),
+    item_ids: input.item_ids,
+    // -0 is a valid amount but would read back as 0: store what it means.
+    total_amount: input.total_amount === 0 ? 0 : input.total_amount,
+  };
+};
+
+/** True when a retried create carries the same order as the stored one. */
+export const sameContent = (a: NewOrder, b: NewOrder): boolean =>
+  a.user_id === b.user_id &&
+  a.total_amount === b.total_amount &&
+  a.item_ids.length === b.item_ids.length &&
+  a.item_ids.every((id, i) => id === b.item_ids[i]);
+
+/** The public view of a stored order: the documented fields, in the documented order. */
+export const toOrderView = (stored: Order): Order => ({
+  order_id: stored.order_id,
+  user_id: stored.user_id,
+  item_ids: stored.item_ids,
+  total_amount: stored.total_amount,
+  status: stored.status,
+  attempts: stored.attempts,
+  created_at: stored.created_at,
+  ...(stored.started_at !== undefined && { started_at: stored.started_at }),
+  ...(stored.completed_at !== undefined && { completed_at: stored.completed_at }),
+  ...(stored.processing_ms !== undefined && { processing_ms: stored.processing_ms }),
+  ...(stored.failed_at !== undefined && { failed_at: stored.failed_at }),
+  ...(stored.error !== undefined && { error: stored.error }),
+});

@@ -1,0 +1,66 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { monotonicFactory } from 'ulid';
+import { OrderNotFound } from './errors.ts';
+import { GroupCommit } from './groupCommit.ts';
+import { ORDER_ID_PATTERN, parseOrderInput, toOrderView, type Order } from './order.ts';
+import type { CreateResult, OrderRepository, OrderToCreate } from './orders.ts';
+import type { OrderQueue } from './queue/port.ts';
+
+export interface OrderServiceOptions {
+  /** Most orders one group commit writes (a transaction takes 100 items, one is the counter). */
+  maxBatch: number;
+  /** Most group commits under way at once. */
+  maxInFlight: number;
+  /** Told when an order could not be queued, so a sweeper knows to look for it. */
+  onBacklog?: () => void;
+}
+
+/** The order use-cases behind the HTTP handlers. */
+export class OrderService {
+  private readonly commits: GroupCommit<OrderToCreate, CreateResult>;
+  private readonly newId = monotonicFactory();
+
+  constructor(
+    private readonly orders: OrderRepository,
+    private readonly queue: OrderQueue,
+    private readonly logger: Logger,
+    private readonly options: OrderServiceOptions,
+  ) {
+    this.commits = new GroupCommit({
+      maxBatch: options.maxBatch,
+      maxInFlight: options.maxInFlight,
+      key: (order) => order.order_id,
+      commit: (batch) => this.orders.createMany(batch),
+    });
+  }
+
+  /**
+   * Creates an order from a request body. Resolves once the order is durable: `created` is false for an
+   * identical replay. Throws InvalidOrder, OrderConflict or StoreUnavailable.
+   */
+  async create(body: unknown): Promise<{ created: boolean; order: Order }> {
+    const order = parseOrderInput(body, () => this.newId());
+    const result = await this.commits.submit({ ...order, created_at: new Date().toISOString() });
+    if (result.created) await this.enqueue(order.order_id);
+    return { created: result.created, order: toOrderView(result.order) };
+  }
+
+  /** The order with this id; throws OrderNotFound. */
+  async get(orderId: string | undefined): Promise<Order> {
+    // An id that breaks the pattern cannot exist: answer without asking the store.
+    if (!orderId || !ORDER_ID_PATTERN.test(orderId)) throw new OrderNotFound(orderId ?? '');
+    const order = await this.orders.get(orderId);
+    if (!order) throw new OrderNotFound(orderId);
+    return toOrderView(order);
+  }
+
+  /** Queues a durable order; if that fails it stays PENDING in the store, where the sweeper finds it. */
+  private async enqueue(orderId: string): Promise<void> {
+    try {
+      if ((await this.queue.send([orderId])) > 0) return;
+    } catch (error) {
+      this.logger.warn('could not queue the order; the sweeper will', { order_id: orderId, error: error as Error });
+    }
+    this.options.onBacklog?.();
+  }
+}

@@ -1,0 +1,343 @@
+import { randomUUID } from 'node:crypto';
+import { GetItemCommand } from 'dynamodb-toolbox/entity/actions/get';
+import { PutTransaction } from 'dynamodb-toolbox/entity/actions/transactPut';
+import { UpdateTransaction } from 'dynamodb-toolbox/entity/actions/transactUpdate';
+import { execute, isTransactionCancelled } from 'dynamodb-toolbox/entity/actions/transactWrite';
+import type { Condition } from 'dynamodb-toolbox/entity/actions/parseCondition';
+import { UpdateItemCommand } from 'dynamodb-toolbox/entity/actions/update';
+import { $add, $append, $remove } from 'dynamodb-toolbox/entity/actions/update/symbols';
+import { QueryCommand } from 'dynamodb-toolbox/table/actions/query';
+import { OrderConflict, StoreUnavailable } from './errors.ts';
+import type { Settled } from './groupCommit.ts';
+import { bucketAttribute } from './histogram.ts';
+import { sameContent, type NewOrder, type Order, type OrderStatus } from './order.ts';
+import { DUE_INDEX, METRICS_SHARDS, WORK_SHARDS, type Store } from './store.ts';
+
+/** A transition as recorded on the order itself. */
+export interface HistoryEntry {
+  status: OrderStatus;
+  at: string;
+  attempt: number;
+  error?: string;
+}
+
+/** An order as stored: the public fields plus the bookkeeping of the work index. */
+export interface StoredOrder extends Order {
+  last_error?: string;
+  due_shard?: string;
+  due_at?: number;
+  history: HistoryEntry[];
+}
+
+/** A new order with the moment it was received. */
+export interface OrderToCreate extends NewOrder {
+  created_at: string;
+}
+
+export interface CreateResult {
+  /** False when the same order was already stored (an idempotent replay). */
+  created: boolean;
+  order: StoredOrder;
+}
+
+type OrderCondition = Condition<Store['OrderEntity']>;
+type CounterName = OrderStatus | 'sum_processing_ms' | 'sum_turnaround_ms' | `h_${number}`;
+type CounterMove = Partial<Record<CounterName, number>>;
+
+const TRANSACTION_RETRIES = 8;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Spreads the work index over a few partitions, stable per order. */
+const workShard = (orderId: string): string => {
+  let hash = 0;
+  for (let i = 0; i < orderId.length; i++) hash = (hash * 31 + orderId.charCodeAt(i)) | 0;
+  return `WORK#${Math.abs(hash) % WORK_SHARDS}`;
+};
+
+/** Errors that say the store is away or overloaded, as opposed to a bug in the request. */
+const isTransient = (error: unknown): boolean => {
+  if (!(error instanceof Error)) return false;
+  const meta = error as Error & { $fault?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
+  if (meta.$fault === 'server' || meta.$retryable) return true;
+  if (meta.$metadata?.httpStatusCode === undefined) return true; // never got an HTTP answer
+  return /Throttl|ProvisionedThroughputExceeded|RequestLimitExceeded|TransactionConflict/.test(error.name);
+};
+
+/** Turns storage failures into domain errors: an absent store becomes StoreUnavailable. */
+export const translateStoreError = (error: unknown): unknown =>
+  error instanceof StoreUnavailable || !isTransient(error) ? error : new StoreUnavailable({ cause: error });
+
+/**
+ * The order repository: every write that changes an order's status also moves the metrics counters,
+ * in the same DynamoDB transaction, conditioned on the status and attempt the writer saw.
+ */
+export class OrderRepository {
+  constructor(
+    private readonly store: Store,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  /**
+   * Stores new orders in one transaction (a group commit): each put is conditioned on the id being free,
+   * plus one counter update for the batch. An order whose id is taken is settled alone, as a replay
+   * when its content matches and as a conflict otherwise; the rest are committed again.
+   */
+  async createMany(orders: OrderToCreate[]): Promise<Settled<CreateResult>[]> {
+    const { OrderEntity } = this.store;
+    const outcomes: Settled<CreateResult>[] = new Array(orders.length);
+    let pending = orders.map((order, index) => ({ index, stored: this.newStoredOrder(order) }));
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      const puts = pending.map(({ stored }) =>
+        OrderEntity.build(PutTransaction)
+          .item(stored)
+          .options({ condition: { attr: 'order_id', exists: false }, returnValuesOnConditionFalse: 'ALL_OLD' }),
+      );
+      try {
+        await execute({ clientRequestToken: randomUUID() }, ...puts, this.moveCounters({ PENDING: pending.length }));
+        for (const { index, stored } of pending) outcomes[index] = { ok: true, value: { created: true, order: stored } };
+        return outcomes;
+      } catch (error) {
+        // Passing the puts lets the toolbox format the stored item each cancellation reason carries.
+        if (!isTransactionCancelled(error, ...puts)) throw translateStoreError(error);
+        const reasons = error.CancellationReasons ?? [];
+        const again = pending.filter(({ index, stored }, k) => {
+          const reason = reasons[k];
+          if (reason?.Code !== 'ConditionalCheckFailed') return true;
+          const existing = (reason as { FormattedItem?: StoredOrder }).FormattedItem;
+          outcomes[index] =
+            existing && sameContent(existing, stored)
+              ? { ok: true, value: { created: false, order: existing } }
+              : { ok: false, error: new OrderConflict(stored.order_id) };
+          return false;
+        });
+        if (again.length === pending.length) await this.backOff(attempt, error);
+        pending = again;
+      }
+    }
+    return outcomes;
+  }
+
+  /** Reads one order; strongly consistent so a just-acknowledged order is always found. */
+  async get(orderId: string): Promise<StoredOrder | undefined> {
+    try {
+      const { Item } = await this.store.OrderEntity.build(GetItemCommand)
+        .key({ order_id: orderId })
+        .options({ consistent: true })
+        .send();
+      return Item as StoredOrder | undefined;
+    } catch (error) {
+      throw translateStoreError(error);
+    }
+  }
+
+  /** Proves the store answers: a strongly consistent read of one counter item. */
+  async ping(): Promise<void> {
+    try {
+      await this.store.MetricsShardEntity.build(GetItemCommand).key({ shard: 0 }).options({ consistent: true }).send();
+    } catch (error) {
+      throw translateStoreError(error);
+    }
+  }
+
+  /**
+   * PENDING -> PROCESSING, or a new attempt on a PROCESSING order whose lease ran out.
+   * Returns the claimed order, or undefined when another worker changed it first.
+   */
+  async claim(order: StoredOrder, now: number, leaseMs: number): Promise<StoredOrder | undefined> {
+    const attempt = order.attempts + 1;
+    const at = iso(now);
+    const update = {
+      order_id: order.order_id,
+      status: 'PROCESSING' as const,
+      attempts: $add(1),
+      started_at: at,
+      due_at: now + leaseMs,
+      history: $append([{ status: 'PROCESSING' as const, at, attempt }]),
+    };
+    const condition = this.seen(order, now);
+    const claimed: StoredOrder = {
+      ...order,
+      status: 'PROCESSING',
+      attempts: attempt,
+      started_at: at,
+      due_at: now + leaseMs,
+      history: [...order.history, { status: 'PROCESSING', at, attempt }],
+    };
+    if (order.status === 'PENDING') {
+      const transaction = this.store.OrderEntity.build(UpdateTransaction).item(update).options({ condition });
+      return (await this.transition([transaction, this.moveCounters({ PENDING: -1, PROCESSING: 1 })])) ? claimed : undefined;
+    }
+    return (await this.update(this.store.OrderEntity.build(UpdateItemCommand).item(update).options({ condition })))
+      ? claimed
+      : undefined;
+  }
+
+  /** PROCESSING -> COMPLETED for the attempt that holds the lease; false when the lease was lost. */
+  async complete(order: StoredOrder, now: number): Promise<boolean> {
+    const startedAt = Date.parse(order.started_at ?? order.created_at);
+    const processingMs = Math.max(0, now - startedAt);
+    const turnaroundMs = Math.max(0, now - Date.parse(order.created_at));
+    const at = iso(now);
+    const transaction = this.store.OrderEntity.build(UpdateTransaction)
+      .item({
+        order_id: order.order_id,
+        status: 'COMPLETED',
+        completed_at: at,
+        processing_ms: processingMs,
+        due_shard: $remove(),
+        due_at: $remove(),
+        history: $append([{ status: 'COMPLETED' as const, at, attempt: order.attempts }]),
+      })
+      .options({ condition: this.held(order) });
+    return this.transition([
+      transaction,
+      this.moveCounters({
+        PROCESSING: -1,
+        COMPLETED: 1,
+        sum_processing_ms: processingMs,
+        sum_turnaround_ms: turnaroundMs,
+        [bucketAttribute(processingMs)]: 1,
+      }),
+    ]);
+  }
+
+  /** PROCESSING -> FAILED with the last error; `order` holds the lease, or its lease ran out on the last attempt. */
+  async fail(order: StoredOrder, now: number, error: string, ownLease = true): Promise<boolean> {
+    const at = iso(now);
+    const transaction = this.store.OrderEntity.build(UpdateTransaction)
+      .item({
+        order_id: order.order_id,
+        status: 'FAILED',
+        failed_at: at,
+        error,
+        due_shard: $remove(),
+        due_at: $remove(),
+        history: $append([{ status: 'FAILED' as const, at, attempt: order.attempts, error }]),
+      })
+      .options({ condition: ownLease ? this.held(order) : this.seen(order, now) });
+    return this.transition([transaction, this.moveCounters({ PROCESSING: -1, FAILED: 1 })]);
+  }
+
+  /** Records a failed attempt and makes the order due again at `retryAt` (its status stays PROCESSING). */
+  async retryLater(order: StoredOrder, now: number, error: string, retryAt: number): Promise<boolean> {
+    return this.update(
+      this.store.OrderEntity.build(UpdateItemCommand)
+        .item({
+          order_id: order.order_id,
+          last_error: error,
+          due_at: retryAt,
+          history: $append([{ status: 'PROCESSING' as const, at: iso(now), attempt: order.attempts, error }]),
+        })
+        .options({ condition: this.held(order) }),
+    );
+  }
+
+  /** Gives a lease back (on shutdown) so the order is due again at once. */
+  async release(order: StoredOrder, now: number): Promise<boolean> {
+    return this.update(
+      this.store.OrderEntity.build(UpdateItemCommand)
+        .item({ order_id: order.order_id, due_at: now })
+        .options({ condition: this.held(order) }),
+    );
+  }
+
+  /**
+   * Ids of orders due for work at `now` (PENDING, retry due, or lease expired), oldest first, read from
+   * the sparse work index page by page; `visit` returns false to stop early.
+   */
+  async scanDue(now: number, visit: (orderIds: string[]) => boolean | Promise<boolean>, pageSize = 500): Promise<void> {
+    const { OrderTable, OrderEntity } = this.store;
+    for (let shard = 0; shard < WORK_SHARDS; shard++) {
+      let exclusiveStartKey: Record<string, unknown> | undefined;
+      do {
+        let page;
+        try {
+          page = await OrderTable.build(QueryCommand)
+            .entities(OrderEntity)
+            .query({ index: DUE_INDEX, partition: `WORK#${shard}`, range: { lte: now } })
+            .options({ limit: pageSize, attributes: ['order_id'], exclusiveStartKey })
+            .send();
+        } catch (error) {
+          throw translateStoreError(error);
+        }
+        const ids = (page.Items ?? []).map((item) => item.order_id);
+        if (ids.length > 0 && !(await visit(ids))) return;
+        exclusiveStartKey = page.LastEvaluatedKey;
+      } while (exclusiveStartKey);
+    }
+  }
+
+  private newStoredOrder(order: OrderToCreate): StoredOrder {
+    return {
+      order_id: order.order_id,
+      user_id: order.user_id,
+      item_ids: order.item_ids,
+      total_amount: order.total_amount,
+      status: 'PENDING',
+      attempts: 0,
+      created_at: order.created_at,
+      due_shard: workShard(order.order_id),
+      due_at: Date.parse(order.created_at),
+      history: [{ status: 'PENDING', at: order.created_at, attempt: 0 }],
+    };
+  }
+
+  /** The order is as the caller read it, and free to be worked on. */
+  private seen(order: StoredOrder, now: number): OrderCondition {
+    return {
+      and: [
+        { attr: 'status', eq: order.status },
+        { attr: 'attempts', eq: order.attempts },
+        { attr: 'due_at', lte: now },
+      ],
+    };
+  }
+
+  /** The caller still holds the lease of its attempt. */
+  private held(order: StoredOrder): OrderCondition {
+    return {
+      and: [
+        { attr: 'status', eq: 'PROCESSING' },
+        { attr: 'attempts', eq: order.attempts },
+      ],
+    };
+  }
+
+  private moveCounters(move: CounterMove) {
+    const shard = Math.floor(this.random() * METRICS_SHARDS);
+    const adds = Object.fromEntries(Object.entries(move).map(([name, by]) => [name, $add(by ?? 0)]));
+    return this.store.MetricsShardEntity.build(UpdateTransaction).item({ shard, ...adds });
+  }
+
+  /** Runs a transition transaction; false when its condition failed, retrying write conflicts. */
+  private async transition(transactions: Parameters<typeof execute>): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await execute({ clientRequestToken: randomUUID() }, ...(transactions as never[]));
+        return true;
+      } catch (error) {
+        if (!isTransactionCancelled(error)) throw translateStoreError(error);
+        if (error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') return false;
+        await this.backOff(attempt, error);
+      }
+    }
+  }
+
+  private async update(command: { send: () => Promise<unknown> }): Promise<boolean> {
+    try {
+      await command.send();
+      return true;
+    } catch (error) {
+      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
+      throw translateStoreError(error);
+    }
+  }
+
+  /** Waits before retrying a cancelled transaction (write conflicts); gives up as unavailable. */
+  private async backOff(attempt: number, error: unknown): Promise<void> {
+    if (attempt >= TRANSACTION_RETRIES) throw new StoreUnavailable({ cause: error });
+    await sleep(this.random() * Math.min(1_000, 10 * 2 ** attempt));
+  }
+}

@@ -1,0 +1,55 @@
+/** The HTTP API: each route and the function that serves it (serverless.yml declares the same). */
+export const ROUTES = [
+  { method: 'POST', path: '/orders', handler: 'createOrder' },
+  { method: 'GET', path: '/orders/{order_id}', handler: 'getStatus' },
+  { method: 'GET', path: '/orders/{order_id}/status', handler: 'getStatus' },
+  { method: 'GET', path: '/metrics', handler: 'getMetrics' },
+  { method: 'GET', path: '/health', handler: 'health' },
+] as const;
+
+export type Route = (typeof ROUTES)[number];
+export type HandlerName = Route['handler'];
+
+export type RouteMatch =
+  | { kind: 'route'; route: Route; pathParameters: Record<string, string> }
+  | { kind: 'wrong-method'; allowed: string[] }
+  | { kind: 'no-route' };
+
+const segmentsOf = (path: string) => path.split('/').slice(1);
+
+/** Matches a decoded path against a route template; returns its parameters, or undefined. */
+const matchPath = (template: string, segments: string[]): Record<string, string> | undefined => {
+  const parts = segmentsOf(template);
+  if (parts.length !== segments.length) return undefined;
+  const parameters: Record<string, string> = {};
+  for (const [i, part] of parts.entries()) {
+    const segment = segments[i]!;
+    const name = /^\{(\w+)\}$/.exec(part)?.[1];
+    if (name) {
+      if (segment === '') return undefined;
+      parameters[name] = segment;
+    } else if (part !== segment) return undefined;
+  }
+  return parameters;
+};
+
+/**
+ * Finds the route for a request as API Gateway would, and tells a known path with the wrong method
+ * (405, with the methods allowed) from an unknown path (404). Path segments are percent-decoded.
+ */
+export const matchRoute = (method: string, rawPath: string): RouteMatch => {
+  let segments: string[];
+  try {
+    segments = segmentsOf(rawPath).map(decodeURIComponent);
+  } catch {
+    return { kind: 'no-route' };
+  }
+  const allowed: string[] = [];
+  for (const route of ROUTES) {
+    const pathParameters = matchPath(route.path, segments);
+    if (!pathParameters) continue;
+    if (route.method === method) return { kind: 'route', route, pathParameters };
+    allowed.push(route.method);
+  }
+  return allowed.length > 0 ? { kind: 'wrong-method', allowed } : { kind: 'no-route' };
+};

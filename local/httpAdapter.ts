@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { problem, type HttpHandler, type HttpResult } from '../lib/http.ts';
+import { matchRoute, type HandlerName } from '../lib/routes.ts';
+
+/** Bodies beyond this are refused before any handler runs, as API Gateway refuses beyond its own limit. */
+export const TRANSPORT_LIMIT_BYTES = 1024 * 1024;
+
+const TEXTUAL = /^(text\/|application\/([\w.+-]+\+)?(json|xml|x-www-form-urlencoded)\b)/i;
+
+class BodyTooLarge extends Error {}
+
+const readBody = (req: IncomingMessage, limit: number): Promise<Buffer> =>
+  new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (declared > limit) return reject(new BodyTooLarge());
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        reject(new BodyTooLarge());
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+
+/** API Gateway v2 joins repeated headers and query parameters with commas. */
+const joinRepeated = (entries: Iterable<[string, string]>): Record<string, string> => {
+  const joined: Record<string, string> = {};
+  for (const [key, value] of entries) joined[key] = key in joined ? `${joined[key]},${value}` : value;
+  return joined;
+};
+
+const lambdaContext = (requestId: string, functionName: string): Context => ({
+  awsRequestId: requestId,
+  functionName,
+  functionVersion: '$LATEST',
+  invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
+  memoryLimitInMB: '1024',
+  logGroupName: `/aws/lambda/${functionName}`,
+  logStreamName: 'local',
+  callbackWaitsForEmptyEventLoop: false,
+  getRemainingTimeInMillis: () => 30_000,
+  done: () => {},
+  fail: () => {},
+  succeed: () => {},
+});
+
+/** Turns a node:http request into the API Gateway HTTP API (payload 2.0) event a Lambda would get. */
+const toEvent = (
+  req: IncomingMessage,
+  body: Buffer,
+  requestId: string,
+  route: { routeKey: string; pathParameters?: Record<string, string> },
+): APIGatewayProxyEventV2 => {
+  const url = req.url ?? '/';
+  const queryAt = url.indexOf('?');
+  const rawPath = queryAt < 0 ? url : url.slice(0, queryAt);
+  const rawQueryString = queryAt < 0 ? '' : url.slice(queryAt + 1);
+  const headers = joinRepeated(
+    Object.entries(req.headersDistinct).flatMap(([name, values]) =>
+      name === 'cookie' ? [] : (values ?? []).map((value): [string, string] => [name, value]),
+    ),
+  );
+  const query = new URLSearchParams(rawQueryString);
+  const textual = TEXTUAL.test(headers['content-type'] ?? '');
+  const now = new Date();
+  return {
+    version: '2.0',
+    routeKey: route.routeKey,
+    rawPath,
+    rawQueryString,
+    cookies: req.headers.cookie?.split(/;\s*/),
+    headers,
+    queryStringParameters: rawQueryString ? joinRepeated(query.entries()) : undefined,
+    pathParameters: route.pathParameters,
+    requestContext: {
+      accountId: 'local',
+      apiId: 'local',
+      domainName: headers.host ?? 'localhost',
+      domainPrefix: (headers.host ?? 'localhost').split('.')[0] ?? 'localhost',
+      http: {
+        method: req.method ?? 'GET',
+        path: rawPath,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: req.socket.remoteAddress ?? '',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId,
+      routeKey: route.routeKey,
+      stage: '$default',
+      time: now.toISOString(),
+      timeEpoch: now.getTime(),
+    },
+    body: body.length === 0 ? undefined : textual ? body.toString('utf8') : body.toString('base64'),
+    isBase64Encoded: body.length > 0 && !textual,
+  };
+};
+
+const send = (res: ServerResponse, result: HttpResult, closing: boolean): void => {
+  const body = result.body === undefined ? undefined : Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8');
+  res.statusCode = result.statusCode;
+  for (const [name, value] of Object.entries(result.headers ?? {})) res.setHeader(name, String(value));
+  if (result.cookies?.length) res.setHeader('set-cookie', result.cookies);
+  if (body) res.setHeader('content-length', body.length);
+  if (closing) res.setHeader('connection', 'close');
+  res.end(body);
+};
+
+export interface AdapterOptions {
+  logger: Logger;
+  /** True once the server is shutting down: answers then ask clients to close their connection. */
+  closing?: () => boolean;
+}
+
+/**
+ * The node:http adapter: routes a request as API Gateway would, hands the handler the same event and
+ * context a Lambda gets, and writes back what it returns. No business logic lives here.
+ */
+export const createRequestListener = (
+  functions: Record<HandlerName | 'notFound', HttpHandler>,
+  { logger, closing = () => false }: AdapterOptions,
+): RequestListener => {
+  return (req, res) => {
+    const requestId = randomUUID();
+    const method = req.method ?? 'GET';
+    const match = matchRoute(method, (req.url ?? '/').split('?')[0] ?? '/');
+    const route =
+      match.kind === 'route'
+        ? { routeKey: `${method} ${match.route.path}`, pathParameters: match.pathParameters, name: match.route.handler }
+        : { routeKey: '$default', name: 'notFound' as const };
+    readBody(req, TRANSPORT_LIMIT_BYTES)
+      .then(async (body) => {
+        const result = await functions[route.name](toEvent(req, body, requestId, route), lambdaContext(requestId, route.name));
+        send(res, result, closing());
+      })
+      .catch((error: unknown) => {
+        if (error instanceof BodyTooLarge) {
+          // Answer now and drop the connection rather than read the rest of an oversized body.
+          send(res, problem(413, 'Payload too large', `The body must be at most ${TRANSPORT_LIMIT_BYTES} bytes`), true);
+          res.once('finish', () => req.destroy());
+          return;
+        }
+        logger.error('request failed in the HTTP adapter', { request_id: requestId, error: error as Error });
+        if (!res.headersSent) send(res, problem(500, 'Internal error', 'Something went wrong on our side.', { requestId }), true);
+        else res.destroy();
+      });
+  };
+};

@@ -1,0 +1,33 @@
+import { Consumer } from '../lib/consumer.ts';
+import { MemoryQueue } from '../lib/queue/memoryQueue.ts';
+import type { Services } from '../lib/services.ts';
+import { LocalSweeper } from '../lib/sweeper.ts';
+
+export interface LocalWorkers {
+  consumer: Consumer;
+  sweeper: LocalSweeper;
+  /** Stops the sweeper, then the consumer (see Consumer.stop). */
+  stop(graceMs: number): Promise<void>;
+}
+
+/**
+ * Starts the long-lived in-process consumer and the sweeper over the services' in-memory queue.
+ * The first sweep re-queues whatever a previous run left due, so a restart loses nothing.
+ */
+export async function startLocalWorkers(services: Services): Promise<LocalWorkers> {
+  const { queue, config, logger, orders, processor } = services;
+  if (!(queue instanceof MemoryQueue)) throw new Error('The local runtimes need the in-memory queue');
+  const sweeper = new LocalSweeper(orders, queue, config.SWEEP_INTERVAL_MS, logger);
+  const consumer = new Consumer(queue, processor, config.PROCESSING_CONCURRENCY, logger, () => sweeper.poke());
+  services.onBacklog = () => sweeper.noteBacklog();
+  consumer.start();
+  await sweeper.start();
+  return {
+    consumer,
+    sweeper,
+    async stop(graceMs) {
+      await sweeper.stop();
+      await consumer.stop(graceMs);
+    },
+  };
+}
