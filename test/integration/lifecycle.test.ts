@@ -1,0 +1,187 @@
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { afterEach, describe, expect, it } from 'vitest';
+import { OrderConflict } from '../../lib/errors.ts';
+import { readMetrics } from '../../lib/metrics.ts';
+import type { MemoryQueue } from '../../lib/queue/memoryQueue.ts';
+import { startLocalWorkers, type LocalWorkers } from '../../local/workers.ts';
+import { countByStatus, pollUntil, scanOrders, testServices, validOrder } from '../support.ts';
+
+let workers: LocalWorkers | undefined;
+afterEach(async () => {
+  await workers?.stop(0);
+  workers = undefined;
+});
+
+describe('creating orders', () => {
+  it('stores the order durably before it resolves', async () => {
+    const { orderService, store } = await testServices();
+    const { created, order } = await orderService.create(validOrder({ order_id: 'DURABLE-1' }));
+
+    expect(created).toBe(true);
+    const { Item } = await store.documentClient.send(
+      new GetCommand({ TableName: store.tableName, Key: { pk: 'ORDER#DURABLE-1', sk: 'ORDER' }, ConsistentRead: true }),
+    );
+    expect(Item).toMatchObject({ order_id: 'DURABLE-1', status: 'PENDING', user_id: 'USER001', total_amount: 99.99 });
+    expect(order).toEqual({
+      order_id: 'DURABLE-1',
+      user_id: 'USER001',
+      item_ids: [1, 2, 3],
+      total_amount: 99.99,
+      status: 'PENDING',
+      attempts: 0,
+      created_at: expect.any(String),
+    });
+  });
+
+  it('replays an identical order instead of creating it twice', async () => {
+    const { orderService, store } = await testServices();
+    const first = await orderService.create(validOrder({ order_id: 'REPLAY-1' }));
+    const again = await orderService.create(validOrder({ order_id: 'REPLAY-1' }));
+
+    expect(again).toEqual({ created: false, order: first.order });
+    expect((await readMetrics(store)).total_orders).toBe(1);
+  });
+
+  it('rejects a reused id with different content as a conflict', async () => {
+    const { orderService } = await testServices();
+    await orderService.create(validOrder({ order_id: 'CONFLICT-1' }));
+
+    await expect(orderService.create(validOrder({ order_id: 'CONFLICT-1', total_amount: 5 }))).rejects.toBeInstanceOf(
+      OrderConflict,
+    );
+  });
+
+  it('settles replays and conflicts inside a concurrent group commit and stores the rest once', async () => {
+    const { orderService, store } = await testServices();
+    await orderService.create(validOrder({ order_id: 'TAKEN' }));
+    const requests = [
+      ...Array.from({ length: 150 }, (_, i) => validOrder({ order_id: `BATCH-${i}` })),
+      validOrder({ order_id: 'TAKEN' }),
+      validOrder({ order_id: 'TAKEN', user_id: 'SOMEONE-ELSE' }),
+      validOrder({ order_id: 'BATCH-7' }),
+      validOrder({ order_id: 'BATCH-8', total_amount: 1 }),
+    ];
+
+    const results = await Promise.allSettled(requests.map((body) => orderService.create(body)));
+
+    const summary = results.map((r) => (r.status === 'fulfilled' ? (r.value.created ? 'created' : 'replayed') : (r.reason as Error).name));
+    // A later duplicate waits for the batch holding its twin, then settles against it.
+    expect(summary.slice(0, 150)).toEqual(Array(150).fill('created'));
+    expect(summary.slice(150)).toEqual(['replayed', 'OrderConflict', 'replayed', 'OrderConflict']);
+    const orders = await scanOrders(store);
+    expect(orders).toHaveLength(151);
+    expect((await readMetrics(store)).status_counts.PENDING).toBe(151);
+  });
+});
+
+describe('processing orders', () => {
+  it('moves an order PENDING -> PROCESSING -> COMPLETED exactly once under duplicate deliveries', async () => {
+    const { orderService, processor, store } = await testServices();
+    await orderService.create(validOrder({ order_id: 'DUP-1' }));
+
+    const outcomes = await Promise.all(Array.from({ length: 5 }, () => processor.process('DUP-1')));
+    const again = await processor.process('DUP-1');
+
+    expect(outcomes.filter((o) => o.kind === 'completed')).toHaveLength(1);
+    expect(outcomes.filter((o) => o.kind === 'skipped')).toHaveLength(4);
+    expect(again).toEqual({ kind: 'skipped', reason: 'finished' });
+    const [order] = await scanOrders(store);
+    expect(order?.history.map((h) => h.status)).toEqual(['PENDING', 'PROCESSING', 'COMPLETED']);
+    expect((await readMetrics(store)).status_counts).toEqual({ PENDING: 0, PROCESSING: 0, COMPLETED: 1, FAILED: 0 });
+  });
+
+  it('does nothing for an unknown order', async () => {
+    const { processor } = await testServices();
+    expect(await processor.process('NOPE')).toEqual({ kind: 'skipped', reason: 'unknown' });
+  });
+
+  it('refuses stale writes: a lost lease cannot complete, a taken claim cannot be claimed again', async () => {
+    const { orderService, orders, store } = await testServices();
+    await orderService.create(validOrder({ order_id: 'STALE-1' }));
+    const pending = (await orders.get('STALE-1'))!;
+    const now = Date.now();
+
+    const claimed = await orders.claim(pending, now, 1);
+    expect(claimed?.attempts).toBe(1);
+    expect(await orders.claim(pending, now, 1)).toBeUndefined();
+
+    // The lease ran out; a second worker takes the order over as attempt 2.
+    const expired = (await orders.get('STALE-1'))!;
+    const takenOver = await orders.claim(expired, now + 10, 30_000);
+    expect(takenOver?.attempts).toBe(2);
+    expect(await orders.complete(claimed!, now + 20)).toBe(false);
+    expect(await orders.complete(takenOver!, now + 20)).toBe(true);
+    expect(await orders.complete(takenOver!, now + 30)).toBe(false);
+
+    const metrics = await readMetrics(store);
+    expect(metrics.status_counts).toEqual({ PENDING: 0, PROCESSING: 0, COMPLETED: 1, FAILED: 0 });
+    expect((await orders.get('STALE-1'))!.history.map((h) => `${h.status}#${h.attempt}`)).toEqual([
+      'PENDING#0',
+      'PROCESSING#1',
+      'PROCESSING#2',
+      'COMPLETED#2',
+    ]);
+  });
+
+  it('keeps metrics equal to a full scan through retries and failures', async () => {
+    const services = await testServices({
+      PROCESSING_FAILURE_RATE: '0.3',
+      MAX_ATTEMPTS: '2',
+      RETRY_BASE_MS: '5',
+      RETRY_MAX_MS: '20',
+      PROCESSING_CONCURRENCY: '16',
+    });
+    workers = await startLocalWorkers(services);
+    await Promise.all(Array.from({ length: 300 }, (_, i) => services.orderService.create(validOrder({ order_id: `M-${i}` }))));
+
+    const metrics = await pollUntil(
+      async () => {
+        const m = await readMetrics(services.store);
+        return m.status_counts.COMPLETED + m.status_counts.FAILED === 300 ? m : undefined;
+      },
+      { timeoutMs: 60_000, what: 'all 300 orders to finish' },
+    );
+
+    const orders = await scanOrders(services.store);
+    const completed = orders.filter((o) => o.status === 'COMPLETED');
+    expect(metrics.status_counts).toEqual(countByStatus(orders));
+    expect(metrics.total_orders).toBe(orders.length);
+    expect(metrics.total_orders_processed).toBe(completed.length);
+    expect(metrics.status_counts.FAILED).toBeGreaterThan(0);
+    expect(metrics.processing_time_histogram.reduce((sum, b) => sum + b.count, 0)).toBe(completed.length);
+    const meanProcessing = completed.reduce((sum, o) => sum + o.processing_ms!, 0) / completed.length;
+    expect(metrics.average_processing_time_ms).toBeCloseTo(meanProcessing, 0);
+    for (const failed of orders.filter((o) => o.status === 'FAILED')) {
+      expect(failed).toMatchObject({ attempts: 2, error: 'simulated processing failure', failed_at: expect.any(String) });
+    }
+  });
+
+  it('feeds a backlog larger than the queue through the sweeper', async () => {
+    const services = await testServices({ QUEUE_CAPACITY: '5', PROCESSING_CONCURRENCY: '4', SWEEP_INTERVAL_MS: '200' });
+    workers = await startLocalWorkers(services);
+    await Promise.all(Array.from({ length: 60 }, (_, i) => services.orderService.create(validOrder({ order_id: `B-${i}` }))));
+
+    expect((services.queue as MemoryQueue).size).toBeLessThanOrEqual(5);
+    const metrics = await pollUntil(
+      async () => {
+        const m = await readMetrics(services.store);
+        return m.total_orders_processed === 60 ? m : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the backlog to drain' },
+    );
+    expect(metrics.status_counts).toEqual({ PENDING: 0, PROCESSING: 0, COMPLETED: 60, FAILED: 0 });
+  });
+
+  it('re-queues orders left PENDING by an earlier run when the workers start', async () => {
+    const earlier = await testServices();
+    for (let i = 0; i < 10; i++) await earlier.orderService.create(validOrder({ order_id: `LEFT-${i}` }));
+
+    // A new process on the same table: its queue starts empty.
+    const services = await testServices({ TABLE_NAME: earlier.config.TABLE_NAME });
+    workers = await startLocalWorkers(services);
+
+    await pollUntil(async () => ((await readMetrics(services.store)).total_orders_processed === 10 ? true : undefined), {
+      what: 'left-over orders to complete',
+    });
+  });
+});

@@ -1,0 +1,132 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { inject } from 'vitest';
+import { loadConfig, type Config } from '../lib/config.ts';
+import type { StoredOrder } from '../lib/orders.ts';
+import { createServices, type Services } from '../lib/services.ts';
+import { ensureTable, type Store } from '../lib/store.ts';
+
+/** The DynamoDB Local the global setup started. */
+export const dynamodbEndpoint = (): string => inject('dynamodbEndpoint');
+
+/** A table name no other test uses. */
+export const uniqueTable = (prefix = 'test'): string => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+/** Configuration for a test: its own table on the shared DynamoDB Local, fast processing. */
+export const testConfig = (env: Record<string, string> = {}): Config =>
+  loadConfig({
+    TABLE_NAME: uniqueTable(),
+    DYNAMODB_ENDPOINT: dynamodbEndpoint(),
+    PROCESSING_MIN_MS: '5',
+    PROCESSING_MAX_MS: '20',
+    LOG_LEVEL: 'ERROR',
+    ...env,
+  });
+
+/** Services over a fresh table. */
+export const testServices = async (env: Record<string, string> = {}): Promise<Services> => {
+  const services = createServices(testConfig(env));
+  await ensureTable(services.store);
+  return services;
+};
+
+/** Every order in the table, read with a full scan: the ground truth metrics must equal. */
+export const scanOrders = async (store: Store): Promise<StoredOrder[]> => {
+  const orders: StoredOrder[] = [];
+  let ExclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const page = await store.documentClient.send(
+      new ScanCommand({ TableName: store.tableName, ExclusiveStartKey, ConsistentRead: true }),
+    );
+    for (const item of page.Items ?? []) if (String(item.pk).startsWith('ORDER#')) orders.push(item as StoredOrder);
+    ExclusiveStartKey = page.LastEvaluatedKey;
+  } while (ExclusiveStartKey);
+  return orders;
+};
+
+/** Counts orders by status, as /metrics should. */
+export const countByStatus = (orders: StoredOrder[]): Record<string, number> => {
+  const counts: Record<string, number> = { PENDING: 0, PROCESSING: 0, COMPLETED: 0, FAILED: 0 };
+  for (const order of orders) counts[order.status] = (counts[order.status] ?? 0) + 1;
+  return counts;
+};
+
+/** Polls `probe` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function pollUntil<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  { timeoutMs = 30_000, intervalMs = 100, what = 'condition' } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** A valid order body. */
+export const validOrder = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
+  user_id: 'USER001',
+  item_ids: [1, 2, 3],
+  total_amount: 99.99,
+  ...overrides,
+});
+
+export interface RunningService {
+  url: string;
+  process: ChildProcess;
+  /** Everything it printed so far. */
+  output: () => string;
+  /** Sends a signal to the whole process group (npm and node) and waits for the exit code. */
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>;
+}
+
+/**
+ * Spawns `npm run <script>` (the command the README gives) in its own process group, and waits until
+ * it prints the URL it listens on.
+ */
+export async function startService(
+  script: string,
+  env: Record<string, string>,
+  { timeoutMs = 60_000, readyPattern = /listening on (http:\/\/\S+)/ } = {},
+): Promise<RunningService> {
+  const child = spawn('npm', ['run', '--silent', script], {
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(-child.pid!, signal);
+      } catch {
+        // already gone
+      }
+    }
+    return exited;
+  };
+  try {
+    const url = await pollUntil(
+      () => {
+        if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}`);
+        return readyPattern.exec(output)?.[1];
+      },
+      { timeoutMs, what: `${script} to listen` },
+    );
+    return { url, process: child, output: () => output, stop };
+  } catch (error) {
+    await stop('SIGKILL');
+    throw new Error(`${(error as Error).message}\n${output}`);
+  }
+}
