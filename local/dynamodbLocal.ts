@@ -82,7 +82,7 @@ export async function startDynamoDBLocal(options: DynamoDBLocalOptions = {}): Pr
     '( while read -r _; do :; done; kill $pid 2>/dev/null ) <&3 &',
     'wait $pid',
   ].join('\n');
-  const child = spawn('sh', ['-c', script, 'dynamodb-local', ...javaArgs], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn('/bin/sh', ['-c', script, 'dynamodb-local', ...javaArgs], { stdio: ['pipe', 'pipe', 'pipe'] });
 
   let output = '';
   const keep = (chunk: Buffer) => {
