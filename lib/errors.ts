@@ -8,7 +8,8 @@ export interface FieldError {
 export class InvalidOrder extends Error {
   override name = 'InvalidOrder';
   constructor(readonly errors: FieldError[]) {
-    super(errors.length === 1 ? '1 field is invalid' : `${errors.length} fields are invalid`);
+    const fields = new Set(errors.map((e) => e.field)).size;
+    super(fields === 1 ? '1 field is invalid' : `${fields} fields are invalid`);
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * A fixed log-linear histogram of durations (the HDR histogram layout): 1 ms buckets below 128 ms, then
- * 64 buckets per power of two up to 2^24 ms (4.6 h), with one overflow bucket above. Reporting a bucket's
- * middle errs by at most 1/128 (0.8%) of the value. The bucket set is fixed, so each bucket can be a
+ * 64 buckets per power of two up to 2^24 ms (4.6 h), with one overflow bucket above. Durations are whole
+ * milliseconds; reporting a bucket's middle errs by at most 1/128 (0.8%) of the value. The bucket set is fixed, so each bucket can be a
  * top-level counter attribute that `ADD` moves in the same transaction as the order.
  */
 
@@ -48,7 +48,8 @@ export const quantile = (histogram: Histogram, q: number): number | null => {
   let total = 0;
   for (const count of histogram.values()) total += count;
   if (total === 0) return null;
-  const rank = Math.max(1, Math.ceil(q * total));
+  // The epsilon keeps float noise (0.07 * 100 = 7.000000000000001) from skipping a rank.
+  const rank = Math.max(1, Math.ceil(q * total - 1e-9));
   let seen = 0;
   for (const bound of [...histogram.keys()].sort((a, b) => a - b)) {
     seen += histogram.get(bound) ?? 0;

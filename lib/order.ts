@@ -14,7 +14,12 @@ const required =
 
 const idLike = () =>
   z
-    .union([z.string(), z.int()], { error: required(`a string or an integer`) })
+    .union([z.string(), z.number()], { error: required('a string or an integer') })
+    // A safe integer stringifies exactly; 1.5 or 2**53 would not name one id.
+    .refine((value) => typeof value === 'string' || Number.isSafeInteger(value), {
+      error: 'must be a string or an integer',
+      abort: true,
+    })
     .refine((value) => String(value).length >= 1 && String(value).length <= 128, 'must be 1-128 characters');
 
 const hasAtMostTwoDecimals = (value: number): boolean => {

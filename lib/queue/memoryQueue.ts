@@ -46,6 +46,7 @@ export class MemoryQueue implements OrderQueue {
 
   /** The next id, waiting for one; undefined once the queue is closed. */
   take(): Promise<string | undefined> {
+    if (this.closed) return Promise.resolve(undefined);
     if (this.size > 0) {
       const id = this.ids[this.head++]!;
       if (this.head > 1024 && this.head * 2 > this.ids.length) {
@@ -54,7 +55,6 @@ export class MemoryQueue implements OrderQueue {
       }
       return Promise.resolve(id);
     }
-    if (this.closed) return Promise.resolve(undefined);
     return new Promise((resolve) => this.takers.push(resolve));
   }
 

@@ -1,0 +1,222 @@
+import { describe, expect, it } from 'vitest';
+import { GroupCommit, type GroupCommitOptions, type Settled } from '../../lib/groupCommit.ts';
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (error: unknown) => void;
+}
+
+const deferred = <T>(): Deferred<T> => {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+};
+
+/**
+ * A commit function the test drives: every call is recorded with a deferred outcome that the test
+ * settles when it chooses, so "under way" lasts exactly as long as the test wants.
+ */
+const controllableCommit = () => {
+  const calls: { batch: string[]; outcome: Deferred<Settled<string>[]> }[] = [];
+  const commit = (batch: string[]): Promise<Settled<string>[]> => {
+    const outcome = deferred<Settled<string>[]>();
+    calls.push({ batch: [...batch], outcome });
+    return outcome.promise;
+  };
+  const call = (index: number) => {
+    const found = calls[index];
+    if (!found) throw new Error(`commit ${index} was never called`);
+    return found;
+  };
+  return {
+    commit,
+    /** The batches committed so far, in call order. */
+    batches: () => calls.map((c) => c.batch),
+    /** Settles commit `index` with every item upper-cased. */
+    succeed: (index: number) => {
+      const { batch, outcome } = call(index);
+      outcome.resolve(batch.map((item) => ({ ok: true, value: item.toUpperCase() })));
+    },
+    settle: (index: number, outcomes: Settled<string>[]) => call(index).outcome.resolve(outcomes),
+    fail: (index: number, error: unknown) => call(index).outcome.reject(error),
+  };
+};
+
+/** Lets every queued immediate and the promise jobs they start run; GroupCommit flushes on setImmediate. */
+const idle = async (): Promise<void> => {
+  for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+};
+
+const setup = (options: Partial<GroupCommitOptions<string, string>> = {}) => {
+  const commits = controllableCommit();
+  const group = new GroupCommit<string, string>({
+    maxBatch: 10,
+    maxInFlight: 1,
+    key: (item) => item,
+    commit: commits.commit,
+    ...options,
+  });
+  return { commits, group };
+};
+
+describe('GroupCommit', () => {
+  it('commits the items submitted in the same tick as one batch', async () => {
+    const { commits, group } = setup();
+    const results = Promise.all(['a', 'b', 'c'].map((item) => group.submit(item)));
+    await idle();
+    expect(commits.batches()).toEqual([['a', 'b', 'c']]);
+    commits.succeed(0);
+    expect(await results).toEqual(['A', 'B', 'C']);
+  });
+
+  it('commits a lone item without waiting for company', async () => {
+    const { commits, group } = setup();
+    const result = group.submit('a');
+    await idle();
+    expect(commits.batches()).toEqual([['a']]);
+    commits.succeed(0);
+    expect(await result).toBe('A');
+  });
+
+  it('splits a burst into batches of at most maxBatch', async () => {
+    const { commits, group } = setup({ maxBatch: 2, maxInFlight: 5 });
+    const results = Promise.all(['a', 'b', 'c', 'd', 'e'].map((item) => group.submit(item)));
+    await idle();
+    expect(commits.batches()).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
+    [0, 1, 2].forEach(commits.succeed);
+    expect(await results).toEqual(['A', 'B', 'C', 'D', 'E']);
+  });
+
+  it('holds items back while maxInFlight commits are under way, then sends them together', async () => {
+    const { commits, group } = setup({ maxBatch: 10, maxInFlight: 1 });
+    const first = group.submit('a');
+    await idle();
+    const later = Promise.all(['b', 'c', 'd'].map((item) => group.submit(item)));
+    await idle();
+    expect(commits.batches()).toEqual([['a']]);
+
+    commits.succeed(0);
+    expect(await first).toBe('A');
+    await idle();
+    expect(commits.batches()).toEqual([['a'], ['b', 'c', 'd']]);
+    commits.succeed(1);
+    expect(await later).toEqual(['B', 'C', 'D']);
+  });
+
+  it('starts a new commit as soon as one of maxInFlight finishes', async () => {
+    const { commits, group } = setup({ maxBatch: 1, maxInFlight: 2 });
+    const results = ['a', 'b', 'c', 'd'].map((item) => group.submit(item));
+    await idle();
+    expect(commits.batches()).toEqual([['a'], ['b']]);
+
+    commits.succeed(1);
+    expect(await results[1]).toBe('B');
+    await idle();
+    expect(commits.batches()).toEqual([['a'], ['b'], ['c']]);
+
+    commits.succeed(0);
+    commits.succeed(2);
+    await idle();
+    expect(commits.batches()).toEqual([['a'], ['b'], ['c'], ['d']]);
+    commits.succeed(3);
+    expect(await Promise.all(results)).toEqual(['A', 'B', 'C', 'D']);
+  });
+
+  it('never puts two items with the same key in one batch', async () => {
+    const { commits, group } = setup({ key: (item) => item.split(':')[0]! });
+    const results = Promise.all(['x:1', 'x:2', 'y:1', 'x:3', 'z:1'].map((item) => group.submit(item)));
+    await idle();
+    expect(commits.batches()).toEqual([['x:1', 'y:1', 'z:1']]);
+
+    commits.succeed(0);
+    await idle();
+    expect(commits.batches()).toEqual([['x:1', 'y:1', 'z:1'], ['x:2']]);
+
+    commits.succeed(1);
+    await idle();
+    expect(commits.batches()).toEqual([['x:1', 'y:1', 'z:1'], ['x:2'], ['x:3']]);
+
+    commits.succeed(2);
+    expect(await results).toEqual(['X:1', 'X:2', 'Y:1', 'X:3', 'Z:1']);
+  });
+
+  it('does not count items held back for their key against the batch size', async () => {
+    const { commits, group } = setup({ maxBatch: 2, key: (item) => item.split(':')[0]! });
+    const results = Promise.all(['x:1', 'x:2', 'y:1', 'z:1'].map((item) => group.submit(item)));
+    await idle();
+    expect(commits.batches()).toEqual([['x:1', 'y:1']]);
+    commits.succeed(0);
+    await idle();
+    expect(commits.batches()).toEqual([['x:1', 'y:1'], ['x:2', 'z:1']]);
+    commits.succeed(1);
+    expect(await results).toEqual(['X:1', 'X:2', 'Y:1', 'Z:1']);
+  });
+
+  it('rejects only the item whose outcome is an error', async () => {
+    const { commits, group } = setup();
+    const boom = new Error('conflict on b');
+    const results = Promise.allSettled(['a', 'b', 'c'].map((item) => group.submit(item)));
+    await idle();
+    commits.settle(0, [
+      { ok: true, value: 'A' },
+      { ok: false, error: boom },
+      { ok: true, value: 'C' },
+    ]);
+    expect(await results).toEqual([
+      { status: 'fulfilled', value: 'A' },
+      { status: 'rejected', reason: boom },
+      { status: 'fulfilled', value: 'C' },
+    ]);
+  });
+
+  it('rejects an item the commit returned no outcome for', async () => {
+    const { commits, group } = setup();
+    const results = Promise.allSettled(['a', 'b'].map((item) => group.submit(item)));
+    await idle();
+    commits.settle(0, [{ ok: true, value: 'A' }]);
+    expect(await results).toEqual([
+      { status: 'fulfilled', value: 'A' },
+      { status: 'rejected', reason: new Error('commit returned no outcome') },
+    ]);
+  });
+
+  it('rejects the whole batch when the commit throws, and keeps committing afterwards', async () => {
+    const { commits, group } = setup();
+    const unavailable = new Error('store unavailable');
+    const results = Promise.allSettled(['a', 'b'].map((item) => group.submit(item)));
+    await idle();
+    commits.fail(0, unavailable);
+    expect(await results).toEqual([
+      { status: 'rejected', reason: unavailable },
+      { status: 'rejected', reason: unavailable },
+    ]);
+
+    const next = group.submit('c');
+    await idle();
+    expect(commits.batches()).toEqual([['a', 'b'], ['c']]);
+    commits.succeed(1);
+    expect(await next).toBe('C');
+  });
+
+  it('rejects the whole batch when the commit throws before returning a promise', async () => {
+    const crash = new Error('bad batch');
+    const group = new GroupCommit<string, string>({
+      maxBatch: 10,
+      maxInFlight: 1,
+      key: (item) => item,
+      commit: () => {
+        throw crash;
+      },
+    });
+    const results = await Promise.allSettled(['a', 'b'].map((item) => group.submit(item)));
+    expect(results).toEqual([
+      { status: 'rejected', reason: crash },
+      { status: 'rejected', reason: crash },
+    ]);
+  });
+});

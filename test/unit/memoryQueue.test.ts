@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryQueue } from '../../lib/queue/memoryQueue.ts';
+
+/** Takes `count` ids that are already queued. */
+const takeAll = (queue: MemoryQueue, count: number): Promise<(string | undefined)[]> =>
+  Promise.all(Array.from({ length: count }, () => queue.take()));
+
+describe('MemoryQueue', () => {
+  it('hands ids out first in, first out', async () => {
+    const queue = new MemoryQueue(10);
+    expect(queue.offer(['a', 'b'])).toBe(2);
+    expect(await queue.send(['c'])).toBe(1);
+    expect(await takeAll(queue, 3)).toEqual(['a', 'b', 'c']);
+    expect(queue.size).toBe(0);
+  });
+
+  it('keeps the order over many ids', async () => {
+    const queue = new MemoryQueue(5_000);
+    const ids = Array.from({ length: 3_000 }, (_, i) => `ORD${i}`);
+    expect(queue.offer(ids)).toBe(3_000);
+    expect(await takeAll(queue, 3_000)).toEqual(ids);
+  });
+
+  describe('capacity', () => {
+    it('refuses the ids beyond its capacity and says how many it took', async () => {
+      const queue = new MemoryQueue(2);
+      expect(await queue.send(['a', 'b', 'c'])).toBe(2);
+      expect({ size: queue.size, room: queue.room }).toEqual({ size: 2, room: 0 });
+      expect(queue.offer(['d'])).toBe(0);
+      expect(await takeAll(queue, 2)).toEqual(['a', 'b']);
+    });
+
+    it('takes ids again once some are taken out', async () => {
+      const queue = new MemoryQueue(2);
+      queue.offer(['a', 'b']);
+      expect(await queue.take()).toBe('a');
+      expect(queue.room).toBe(1);
+      expect(queue.offer(['c', 'd'])).toBe(1);
+      expect(await takeAll(queue, 2)).toEqual(['b', 'c']);
+    });
+
+    it('does not count ids being processed against its capacity', async () => {
+      const queue = new MemoryQueue(1);
+      queue.offer(['a']);
+      await queue.take();
+      expect(queue.offer(['b'])).toBe(1);
+      expect({ size: queue.size, room: queue.room }).toEqual({ size: 1, room: 0 });
+    });
+  });
+
+  describe('duplicates', () => {
+    it('ignores an id that is already queued', async () => {
+      const queue = new MemoryQueue(10);
+      expect(queue.offer(['a', 'b'])).toBe(2);
+      expect(await queue.send(['b', 'a', 'c'])).toBe(1);
+      expect(await takeAll(queue, 3)).toEqual(['a', 'b', 'c']);
+      expect(queue.size).toBe(0);
+    });
+
+    it('ignores an id repeated in one offer', async () => {
+      const queue = new MemoryQueue(10);
+      expect(queue.offer(['a', 'a', 'b', 'a'])).toBe(2);
+      expect(await takeAll(queue, 2)).toEqual(['a', 'b']);
+      expect(queue.size).toBe(0);
+    });
+
+    it('ignores an id that is taken and not yet done', async () => {
+      const queue = new MemoryQueue(10);
+      queue.offer(['a']);
+      expect(await queue.take()).toBe('a');
+      expect(queue.offer(['a'])).toBe(0);
+      expect(queue.size).toBe(0);
+    });
+
+    it('queues an id again once its processing is done', async () => {
+      const queue = new MemoryQueue(10);
+      queue.offer(['a']);
+      await queue.take();
+      queue.done('a');
+      expect(queue.offer(['a'])).toBe(1);
+      expect(await queue.take()).toBe('a');
+    });
+
+    it('keeps other ids known when one is done', async () => {
+      const queue = new MemoryQueue(10);
+      queue.offer(['a', 'b']);
+      await takeAll(queue, 2);
+      queue.done('a');
+      expect(queue.offer(['a', 'b'])).toBe(1);
+      expect(await queue.take()).toBe('a');
+      expect(queue.size).toBe(0);
+    });
+  });
+
+  describe('waiting takers', () => {
+    it('gives a waiting take the next offered id', async () => {
+      const queue = new MemoryQueue(10);
+      const taken = queue.take();
+      expect(queue.offer(['a'])).toBe(1);
+      expect(await taken).toBe('a');
+      expect(queue.size).toBe(0);
+    });
+
+    it('serves waiting takers in the order they came, and queues the rest', async () => {
+      const queue = new MemoryQueue(10);
+      const waiting = takeAll(queue, 2);
+      expect(queue.offer(['a', 'b', 'c'])).toBe(3);
+      expect(await waiting).toEqual(['a', 'b']);
+      expect(queue.size).toBe(1);
+      expect(await queue.take()).toBe('c');
+    });
+
+    it('treats an id handed to a waiting taker as being processed', async () => {
+      const queue = new MemoryQueue(10);
+      const taken = queue.take();
+      queue.offer(['a']);
+      expect(await taken).toBe('a');
+      expect(queue.offer(['a'])).toBe(0);
+    });
+  });
+
+  describe('close', () => {
+    it('resolves every waiting taker with undefined', async () => {
+      const queue = new MemoryQueue(10);
+      const waiting = takeAll(queue, 3);
+      queue.close();
+      expect(await waiting).toEqual([undefined, undefined, undefined]);
+    });
+
+    it('hands out no more ids once closed, even with ids still queued', async () => {
+      const queue = new MemoryQueue(10);
+      queue.offer(['a', 'b']);
+      queue.close();
+      expect(await queue.take()).toBeUndefined();
+    });
+
+    it('answers a take on an empty closed queue with undefined', async () => {
+      const queue = new MemoryQueue(10);
+      queue.close();
+      expect(await queue.take()).toBeUndefined();
+    });
+
+    it('refuses ids once closed', async () => {
+      const queue = new MemoryQueue(10);
+      queue.close();
+      expect({ offered: queue.offer(['a']), sent: await queue.send(['b']), room: queue.room, size: queue.size }).toEqual({
+        offered: 0,
+        sent: 0,
+        room: 0,
+        size: 0,
+      });
+    });
+  });
+});
