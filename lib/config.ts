@@ -8,6 +8,10 @@ const EnvSchema = z
     TABLE_NAME: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a valid DynamoDB table name').default('orders'),
     AWS_REGION: z.string().min(1).default('us-east-1'),
     DYNAMODB_ENDPOINT: z.url().optional(),
+    // The SQS queue of the cloud deployment; without it the in-memory queue is used.
+    QUEUE_URL: z.url().optional(),
+    // The cloud sweeper leaves orders younger than this to the messages already on their way.
+    SWEEP_GRACE_MS: int(60_000),
     // The local runtimes: where they listen and keep DynamoDB Local's data.
     PORT: int(3000, 0, 65_535),
     HOST: z.string().min(1).default('127.0.0.1'),

@@ -4,11 +4,10 @@ import type { MemoryQueue } from './queue/memoryQueue.ts';
 
 /**
  * The long-lived local consumer: a fixed number of workers take ids from the in-memory queue and hand
- * them to the processor. A failed attempt is offered again when its back-off ends.
+ * them to the processor (which queues a failed attempt again for when its back-off ends).
  */
 export class Consumer {
   private readonly abort = new AbortController();
-  private readonly retryTimers = new Set<NodeJS.Timeout>();
   private workers: Promise<void>[] = [];
   private active = 0;
 
@@ -36,8 +35,6 @@ export class Consumer {
    */
   async stop(graceMs: number): Promise<void> {
     this.queue.close();
-    for (const timer of this.retryTimers) clearTimeout(timer);
-    this.retryTimers.clear();
     const all = Promise.all(this.workers);
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
@@ -51,8 +48,7 @@ export class Consumer {
     for (let id = await this.queue.take(); id !== undefined; id = await this.queue.take()) {
       this.active++;
       try {
-        const outcome = await this.processor.process(id, this.abort.signal);
-        if (outcome.kind === 'retry') this.retryAt(id, outcome.at);
+        await this.processor.process(id, this.abort.signal);
       } catch (error) {
         // The order stays due in the store (PENDING, or PROCESSING with a lease that will run out).
         this.logger.error('processing failed; the sweeper will retry', { order_id: id, error: error as Error });
@@ -62,13 +58,5 @@ export class Consumer {
         this.onProgress();
       }
     }
-  }
-
-  private retryAt(id: string, at: number): void {
-    const timer = setTimeout(() => {
-      this.retryTimers.delete(timer);
-      this.queue.offer([id]);
-    }, Math.max(0, at - Date.now()));
-    this.retryTimers.add(timer);
   }
 }

@@ -109,7 +109,8 @@ export const httpHandler =
   (logger: () => Logger, handle: HttpHandler): HttpHandler =>
   async (event, context) => {
     const started = performance.now();
-    const requestId = event.requestContext?.requestId ?? context?.awsRequestId ?? 'unknown';
+    // The invocation's id first: serverless-offline gives every event the same requestContext.requestId.
+    const requestId = context?.awsRequestId ?? event.requestContext?.requestId ?? 'unknown';
     let result: HttpResult;
     try {
       result = await handle(event, context);

@@ -1,6 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { nextStep, retryDelay } from './lifecycle.ts';
 import type { OrderRepository, StoredOrder } from './orders.ts';
+import type { OrderQueue } from './queue/port.ts';
 
 export interface ProcessingSettings {
   minMs: number;
@@ -33,6 +34,8 @@ export class ProcessingFailure extends Error {
 export class OrderProcessor {
   constructor(
     private readonly orders: OrderRepository,
+    /** Where a failed attempt is sent again, due when its back-off ends. */
+    private readonly queue: OrderQueue,
     private readonly settings: ProcessingSettings,
     private readonly logger: Logger,
     private readonly random: () => number = Math.random,
@@ -82,11 +85,21 @@ export class OrderProcessor {
       const at = failedAt + retryDelay(claimed.attempts, retryBaseMs, retryMaxMs, this.random);
       if (!(await this.orders.retryLater(claimed, failedAt, message, at))) return { kind: 'skipped', reason: 'lost' };
       this.logger.info('order attempt failed', { order_id: order.order_id, attempt: claimed.attempts, error: message, retry_at: new Date(at).toISOString() });
+      await this.requeue(order.order_id, at);
       return { kind: 'retry', at, error: message };
     }
     if (!(await this.orders.complete(claimed, this.now()))) return { kind: 'skipped', reason: 'lost' };
     this.logger.info('order completed', { order_id: order.order_id, status: 'COMPLETED', attempt: claimed.attempts });
     return { kind: 'completed' };
+  }
+
+  /** A lost retry message is not a lost order: it is due in the store, where the sweeper finds it. */
+  private async requeue(orderId: string, at: number): Promise<void> {
+    try {
+      await this.queue.send([orderId], { notBefore: at });
+    } catch (error) {
+      this.logger.warn('could not queue the retry; the sweeper will', { order_id: orderId, error: error as Error });
+    }
   }
 
   private failed(order: StoredOrder, error: string): ProcessOutcome {

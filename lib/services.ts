@@ -1,4 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { loadConfig, type Config } from './config.ts';
 import { httpHandler, type HttpHandler } from './http.ts';
 import { createLogger } from './logger.ts';
@@ -7,6 +8,7 @@ import { OrderRepository } from './orders.ts';
 import { OrderProcessor } from './processing.ts';
 import { MemoryQueue } from './queue/memoryQueue.ts';
 import type { OrderQueue } from './queue/port.ts';
+import { SqsQueue } from './queue/sqsQueue.ts';
 import { createDocumentClient, createStore, type Store } from './store.ts';
 
 /** Everything a handler needs, made once per process. */
@@ -22,8 +24,14 @@ export interface Services {
   onBacklog?: () => void;
 }
 
+/** SQS when a queue URL is configured (the cloud), else the bounded in-memory queue (one machine). */
+const createQueue = (config: Config): OrderQueue =>
+  config.QUEUE_URL
+    ? new SqsQueue(new SQSClient({ region: config.AWS_REGION }), config.QUEUE_URL)
+    : new MemoryQueue(config.QUEUE_CAPACITY);
+
 /** The composition root: one client, one logger, one queue adapter per process. */
-export const createServices = (config: Config, queue: OrderQueue = new MemoryQueue(config.QUEUE_CAPACITY)): Services => {
+export const createServices = (config: Config, queue: OrderQueue = createQueue(config)): Services => {
   const logger = createLogger(config);
   const store = createStore(
     createDocumentClient({ tableName: config.TABLE_NAME, region: config.AWS_REGION, endpoint: config.DYNAMODB_ENDPOINT }),
@@ -41,7 +49,7 @@ export const createServices = (config: Config, queue: OrderQueue = new MemoryQue
       maxInFlight: config.CREATE_MAX_IN_FLIGHT,
       onBacklog: () => services.onBacklog?.(),
     }),
-    processor: new OrderProcessor(orders, {
+    processor: new OrderProcessor(orders, queue, {
       minMs: config.PROCESSING_MIN_MS,
       maxMs: config.PROCESSING_MAX_MS,
       failureRate: config.PROCESSING_FAILURE_RATE,

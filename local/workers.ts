@@ -1,5 +1,5 @@
 import { Consumer } from '../lib/consumer.ts';
-import { MemoryQueue } from '../lib/queue/memoryQueue.ts';
+import type { MemoryQueue } from '../lib/queue/memoryQueue.ts';
 import type { Services } from '../lib/services.ts';
 import { LocalSweeper } from '../lib/sweeper.ts';
 
@@ -16,9 +16,11 @@ export interface LocalWorkers {
  */
 export async function startLocalWorkers(services: Services): Promise<LocalWorkers> {
   const { queue, config, logger, orders, processor } = services;
-  if (!(queue instanceof MemoryQueue)) throw new Error('The local runtimes need the in-memory queue');
-  const sweeper = new LocalSweeper(orders, queue, config.SWEEP_INTERVAL_MS, logger);
-  const consumer = new Consumer(queue, processor, config.PROCESSING_CONCURRENCY, logger, () => sweeper.poke());
+  // Not instanceof: under serverless-offline the services may come from another copy of this module.
+  if (!('take' in queue)) throw new Error('The local runtimes need the in-memory queue');
+  const memory = queue as MemoryQueue;
+  const sweeper = new LocalSweeper(orders, memory, config.SWEEP_INTERVAL_MS, logger);
+  const consumer = new Consumer(memory, processor, config.PROCESSING_CONCURRENCY, logger, () => sweeper.poke());
   services.onBacklog = () => sweeper.noteBacklog();
   consumer.start();
   await sweeper.start();

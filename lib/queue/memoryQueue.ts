@@ -1,4 +1,4 @@
-import type { OrderQueue } from './port.ts';
+import type { OrderQueue, SendOptions } from './port.ts';
 
 /**
  * A bounded in-process queue of order ids. It holds only ids (the store holds the orders), refuses ids
@@ -11,6 +11,7 @@ export class MemoryQueue implements OrderQueue {
   /** Ids queued or being processed. */
   private readonly known = new Set<string>();
   private readonly takers: ((id: string | undefined) => void)[] = [];
+  private readonly delayed = new Set<NodeJS.Timeout>();
   private closed = false;
 
   constructor(readonly capacity: number) {}
@@ -25,8 +26,15 @@ export class MemoryQueue implements OrderQueue {
     return this.closed ? 0 : this.capacity - this.size;
   }
 
-  async send(orderIds: readonly string[]): Promise<number> {
-    return this.offer(orderIds);
+  async send(orderIds: readonly string[], options: SendOptions = {}): Promise<number> {
+    if (options.notBefore === undefined) return this.offer(orderIds);
+    // Always through a timer, even when already due: the delivery that asks for the retry ends first.
+    const timer = setTimeout(() => {
+      this.delayed.delete(timer);
+      this.offer(orderIds);
+    }, Math.max(0, options.notBefore - Date.now()));
+    this.delayed.add(timer);
+    return orderIds.length;
   }
 
   /** Synchronous send, for callers on the same thread. */
@@ -63,9 +71,14 @@ export class MemoryQueue implements OrderQueue {
     this.known.delete(orderId);
   }
 
-  /** Stops handing out ids; waiting takers get undefined. What is still queued stays due in the store. */
+  /**
+   * Stops handing out ids and drops delayed ones; waiting takers get undefined. Nothing is lost: what was
+   * queued stays due in the store.
+   */
   close(): void {
     this.closed = true;
+    for (const timer of this.delayed) clearTimeout(timer);
+    this.delayed.clear();
     for (const taker of this.takers.splice(0)) taker(undefined);
   }
 }

@@ -1,0 +1,59 @@
+import { join } from 'node:path';
+import type { Config } from '../lib/config.ts';
+import { createServices, installServices, type Services } from '../lib/services.ts';
+import { ensureTable } from '../lib/store.ts';
+import { startDynamoDBLocal, type DynamoDBLocal } from './dynamodbLocal.ts';
+import { startLocalWorkers, type LocalWorkers } from './workers.ts';
+
+/** A start-up failure whose message is meant for a person: printed without a stack trace. */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+export interface LocalBackend {
+  services: Services;
+  endpoint: string;
+  /** Set when this process started DynamoDB Local itself. */
+  dynamodb?: DynamoDBLocal;
+  /** Starts the in-process consumer and sweeper (once the API is up). */
+  startWorkers(): Promise<void>;
+  /** Stops the workers (in-flight work gets `graceMs`), then DynamoDB Local. */
+  stop(graceMs: number): Promise<void>;
+}
+
+/**
+ * What both local runtimes stand on: DynamoDB Local (unless DYNAMODB_ENDPOINT is set) with its data
+ * under `<DATA_DIR>/<dataFolder>`, the table, and the process's services installed for the handlers.
+ */
+export async function startLocalBackend(config: Config, dataFolder: string): Promise<LocalBackend> {
+  let dynamodb: DynamoDBLocal | undefined;
+  let endpoint = config.DYNAMODB_ENDPOINT;
+  if (!endpoint) {
+    dynamodb = await startDynamoDBLocal({ dataDir: join(config.DATA_DIR, dataFolder) });
+    endpoint = dynamodb.endpoint;
+  }
+  const services = createServices({ ...config, DYNAMODB_ENDPOINT: endpoint });
+  try {
+    await ensureTable(services.store);
+  } catch (error) {
+    await dynamodb?.stop();
+    throw new StartupError(`Could not reach DynamoDB at ${endpoint}: ${(error as Error).message}`);
+  }
+  installServices(services);
+  let workers: LocalWorkers | undefined;
+  return {
+    services,
+    endpoint,
+    dynamodb,
+    async startWorkers() {
+      workers = await startLocalWorkers(services);
+    },
+    async stop(graceMs) {
+      await workers?.stop(graceMs);
+      await dynamodb?.stop();
+    },
+  };
+}
+
+/** In-flight work gets half a lease to finish at shutdown; what is left is released for the next run. */
+export const shutdownGraceMs = (config: Config): number => Math.min(10_000, config.LEASE_MS / 2);

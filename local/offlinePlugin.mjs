@@ -1,0 +1,26 @@
+// A local Serverless Framework plugin for `serverless offline`: before serverless-offline starts, it starts
+// DynamoDB Local and the in-process queue consumer. serverless-offline runs the handlers in this same
+// process (useInProcess), so handlers and consumer share one in-memory queue: the services singleton is
+// kept on globalThis under a registered symbol, which every copy of the modules finds.
+import { register } from 'tsx/esm/api';
+
+export default class LocalRuntimePlugin {
+  constructor(serverless, options, { log } = {}) {
+    this.log = log ?? console;
+    this.hooks = {
+      'before:offline:start:init': () => this.start(),
+      'before:offline:start:end': () => this.stop(),
+    };
+  }
+
+  async start() {
+    register();
+    const { startOfflineRuntime } = await import('./offline.ts');
+    this.runtime = await startOfflineRuntime();
+    this.log.notice(`Order service: DynamoDB at ${this.runtime.endpoint}, in-process consumer running`);
+  }
+
+  async stop() {
+    await this.runtime?.stop();
+  }
+}
