@@ -1,0 +1,92 @@
+import { execFile } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ROUTES } from '../../lib/routes.ts';
+import { createDocumentClient, createStore, tableDefinition } from '../../lib/store.ts';
+
+const run = promisify(execFile);
+
+type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: unknown };
+let resources: Record<string, Resource>;
+const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+
+/** The logical id a reference points at ({ Ref } or { Fn::GetAtt }), or undefined for anything else. */
+const target = (value: any): string | undefined => value?.Ref ?? value?.['Fn::GetAtt']?.[0] ?? value?.['Fn::Join']?.[1]?.[0]?.['Fn::GetAtt']?.[0];
+
+// `npm run package:staging` is what a team runs before deploying: it must work with no AWS credentials.
+beforeAll(async () => {
+  await run('npm', ['run', 'package:staging'], {
+    env: { ...process.env, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_PROFILE: '' },
+    timeout: 180_000,
+  });
+  resources = JSON.parse(await readFile('.serverless/cloudformation-template-update-stack.json', 'utf8')).Resources;
+}, 200_000);
+
+describe('the staging CloudFormation template', () => {
+  it('has every function on nodejs22.x with its own small artifact', async () => {
+    const functions = ofType('AWS::Lambda::Function');
+    expect(functions.map(([id]) => id).sort()).toEqual(
+      ['CreateOrder', 'GetMetrics', 'GetStatus', 'Health', 'NotFound', 'ProcessOrder', 'Sweeper'].map((n) => `${n}LambdaFunction`),
+    );
+    for (const [, fn] of functions) {
+      expect(fn.Properties.Runtime).toBe('nodejs22.x');
+      const name = fn.Properties.Handler.split('/')[1].split('.')[0];
+      expect(fn.Properties.Handler).toBe(`functions/${name}.handler`);
+      expect((await stat(`.esbuild/${name}.zip`)).size).toBeLessThan(1024 * 1024);
+    }
+  });
+
+  it('routes every path of the API, plus a catch-all for 404 and 405', () => {
+    const routeKeys = ofType('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey);
+    expect(routeKeys.sort()).toEqual([...ROUTES.map((r) => `${r.method} ${r.path}`), '$default'].sort());
+  });
+
+  it('defines the table exactly as the application creates it, on demand with point-in-time recovery', async () => {
+    const [[, table]] = ofType('AWS::DynamoDB::Table') as [[string, Resource]];
+    const store = createStore(createDocumentClient({ tableName: 'x', region: 'us-east-1' }), 'x');
+    const { AttributeDefinitions, KeySchema, GlobalSecondaryIndexes } = tableDefinition(store);
+
+    expect(table.Properties).toMatchObject({
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      KeySchema,
+      GlobalSecondaryIndexes,
+    });
+    expect(table.Properties.AttributeDefinitions).toEqual(expect.arrayContaining(AttributeDefinitions!));
+  });
+
+  it('sends poison messages to a dead-letter queue and reports partial batch failures', () => {
+    const queue = resources.OrdersQueue!;
+    expect(target(queue.Properties.RedrivePolicy.deadLetterTargetArn)).toBe('OrdersDeadLetterQueue');
+    expect(queue.Properties.RedrivePolicy.maxReceiveCount).toBeGreaterThan(1);
+    expect(queue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * resources.ProcessOrderLambdaFunction!.Properties.Timeout);
+    const [[, mapping]] = ofType('AWS::Lambda::EventSourceMapping') as [[string, Resource]];
+    expect(mapping.Properties).toMatchObject({ FunctionResponseTypes: ['ReportBatchItemFailures'] });
+    expect(target(mapping.Properties.EventSourceArn)).toBe('OrdersQueue');
+  });
+
+  it('gives each function a least-privilege role: only its actions, only on this table and queue', () => {
+    const roles = ofType('AWS::IAM::Role');
+    expect(resources.IamRoleLambdaExecution).toBeUndefined();
+    for (const [, role] of roles) {
+      const statements = role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
+      for (const statement of statements) {
+        const resourcesOf = [statement.Resource].flat();
+        expect(resourcesOf).not.toContain('*');
+        for (const action of statement.Action as string[]) {
+          expect(action).not.toMatch(/\*/);
+          const allowedTargets = action.startsWith('dynamodb:') ? ['OrdersTable'] : action.startsWith('sqs:') ? ['OrdersQueue'] : undefined;
+          if (allowedTargets) for (const r of resourcesOf) expect(allowedTargets).toContain(target(r));
+        }
+      }
+    }
+    const actionsOf = (roleId: string) =>
+      resources[roleId]!.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement.flatMap((s: any) => s.Action)).sort();
+    expect(actionsOf('ReadOrdersRole')).toEqual(['dynamodb:GetItem', 'logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect(actionsOf('NotFoundRole')).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect(resources.SweeperRole!.Properties.Policies[0].PolicyDocument.Statement[1].Resource).toEqual({
+      'Fn::Join': ['/', [{ 'Fn::GetAtt': ['OrdersTable', 'Arn'] }, 'index', 'byDue']],
+    });
+  });
+});

@@ -1,0 +1,64 @@
+import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handler } from '../../functions/processOrder.ts';
+import { readMetrics } from '../../lib/metrics.ts';
+import { installServices, type Services } from '../../lib/services.ts';
+import { testServices, validOrder } from '../support.ts';
+
+// The SQS consumer is invoked with real SQSEvent shapes against DynamoDB Local; only SQS itself (which
+// cannot run here) is absent: retries go to the in-memory adapter of the same queue port.
+const record = (body: string, messageId: string = crypto.randomUUID()): SQSRecord => ({
+  messageId,
+  receiptHandle: `handle-${messageId}`,
+  body,
+  attributes: {
+    ApproximateReceiveCount: '1',
+    SentTimestamp: String(Date.now()),
+    SenderId: 'AIDAEXAMPLE',
+    ApproximateFirstReceiveTimestamp: String(Date.now()),
+  },
+  messageAttributes: {},
+  md5OfBody: '',
+  eventSource: 'aws:sqs',
+  eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:order-processing-test',
+  awsRegion: 'us-east-1',
+});
+const event = (...records: SQSRecord[]): SQSEvent => ({ Records: records });
+const context = { awsRequestId: 'test', functionName: 'processOrder', getRemainingTimeInMillis: () => 30_000 } as Context;
+const message = (orderId: string) => JSON.stringify({ order_id: orderId });
+
+let services: Services;
+beforeAll(async () => {
+  services = await testServices();
+  installServices(services);
+});
+afterAll(() => installServices(undefined));
+
+describe('processOrder (SQS batch)', () => {
+  it('completes every good record of a batch', async () => {
+    for (const id of ['SQS-1', 'SQS-2', 'SQS-3']) await services.orderService.create(validOrder({ order_id: id }));
+
+    const response = await handler(event(record(message('SQS-1')), record(message('SQS-2')), record(message('SQS-3'))), context);
+
+    expect(response).toEqual({ batchItemFailures: [] });
+    for (const id of ['SQS-1', 'SQS-2', 'SQS-3']) expect((await services.orders.get(id))?.status).toBe('COMPLETED');
+  });
+
+  it('ends the message of an unknown or already completed order instead of retrying it', async () => {
+    const response = await handler(event(record(message('NO-SUCH-ORDER')), record(message('SQS-1'))), context);
+
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect((await services.orders.get('SQS-1'))?.attempts).toBe(1);
+  });
+
+  it('reports a failing record alone and completes the others', async () => {
+    await services.orderService.create(validOrder({ order_id: 'SQS-4' }));
+    const bad = record('not json', 'bad-message');
+
+    const response = await handler(event(record(message('SQS-4')), bad, record('{"order":"x"}', 'no-id')), context);
+
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'bad-message' }, { itemIdentifier: 'no-id' }] });
+    expect((await services.orders.get('SQS-4'))?.status).toBe('COMPLETED');
+    expect((await readMetrics(services.store)).status_counts).toEqual({ PENDING: 0, PROCESSING: 0, COMPLETED: 4, FAILED: 0 });
+  });
+});
