@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { InvalidOrder, OrderConflict, OrderNotFound, StoreUnavailable, type FieldError } from './errors.ts';
+import type { FieldError, InvalidOrder } from './errors.ts';
 
 export type HttpResult = APIGatewayProxyStructuredResultV2 & { statusCode: number };
 export type HttpHandler = (event: APIGatewayProxyEventV2, context?: Context) => Promise<HttpResult>;
@@ -47,18 +47,30 @@ export const problem = (
   }),
 });
 
+/** The domain errors a client may see, by name, with their status and title. */
+const EXPOSED: Record<string, { status: number; title: string }> = {
+  InvalidOrder: { status: 400, title: 'Invalid order' },
+  OrderNotFound: { status: 404, title: 'Order not found' },
+  OrderConflict: { status: 409, title: 'Order conflict' },
+};
+
 /**
  * The one mapping from errors to HTTP. Below 500 the message is safe to show; a 500 says nothing of
- * its cause (it is logged with the request id instead).
+ * its cause (it is logged with the request id instead). Errors are matched by name, not instanceof:
+ * under serverless-offline each function is its own bundle, so the shared services (and the errors
+ * they throw) come from another copy of these classes.
  */
 export const errorResponse = (error: unknown, requestId: string, logger: Logger): HttpResult => {
-  if (error instanceof InvalidOrder) return problem(400, 'Invalid order', error.message, { errors: error.errors });
-  if (error instanceof OrderNotFound) return problem(404, 'Order not found', error.message);
-  if (error instanceof OrderConflict) return problem(409, 'Order conflict', error.message);
+  const name = error instanceof Error ? error.name : '';
+  const exposed = EXPOSED[name];
+  if (exposed) {
+    const { errors } = error as Partial<InvalidOrder>;
+    return problem(exposed.status, exposed.title, (error as Error).message, { errors });
+  }
   if (error instanceof HttpError) return problem(error.status, error.title, error.message, { headers: error.headers });
-  if (error instanceof StoreUnavailable) {
-    logger.warn('store unavailable', { request_id: requestId, error });
-    return problem(503, 'Service unavailable', error.message, { headers: { 'retry-after': '1' }, requestId });
+  if (name === 'StoreUnavailable') {
+    logger.warn('store unavailable', { request_id: requestId, error: error as Error });
+    return problem(503, 'Service unavailable', (error as Error).message, { headers: { 'retry-after': '1' }, requestId });
   }
   logger.error('unhandled error', { request_id: requestId, error: error as Error });
   return problem(500, 'Internal error', 'Something went wrong on our side; quote the request id when reporting it.', {

@@ -2,10 +2,15 @@
 // DynamoDB Local and the in-process queue consumer. serverless-offline runs the handlers in this same
 // process (useInProcess), so handlers and consumer share one in-memory queue: the services singleton is
 // kept on globalThis under a registered symbol, which every copy of the modules finds.
+//
+// It also points serverless-offline at the TypeScript sources instead of the esbuild artifacts the cloud
+// gets: serverless-offline unpacks an artifact and loads a fresh copy of it for every concurrent
+// invocation, which under load costs seconds; the sources are loaded once, through tsx.
 import { register } from 'tsx/esm/api';
 
 export default class LocalRuntimePlugin {
   constructor(serverless, options, { log } = {}) {
+    this.serverless = serverless;
     this.log = log ?? console;
     this.hooks = {
       'before:offline:start:init': () => this.start(),
@@ -14,6 +19,7 @@ export default class LocalRuntimePlugin {
   }
 
   async start() {
+    for (const fn of Object.values(this.serverless.service.functions ?? {})) delete fn.package?.artifact;
     register();
     const { startOfflineRuntime } = await import('./offline.ts');
     this.runtime = await startOfflineRuntime();
