@@ -176,48 +176,43 @@ export class OrderRepository {
 
   /** PROCESSING -> COMPLETED for the attempt that holds the lease; false when the lease was lost. */
   async complete(order: StoredOrder, now: number): Promise<boolean> {
-    const startedAt = Date.parse(order.started_at ?? order.created_at);
-    const processingMs = Math.max(0, now - startedAt);
+    const processingMs = Math.max(0, now - Date.parse(order.started_at ?? order.created_at));
     const turnaroundMs = Math.max(0, now - Date.parse(order.created_at));
     const at = iso(now);
-    const transaction = this.store.OrderEntity.build(UpdateTransaction)
-      .item({
-        order_id: order.order_id,
-        status: 'COMPLETED',
-        completed_at: at,
-        processing_ms: processingMs,
-        due_shard: $remove(),
-        due_at: $remove(),
-        history: $append([{ status: 'COMPLETED' as const, at, attempt: order.attempts }]),
-      })
-      .options({ condition: this.held(order) });
-    return this.transition([
-      transaction,
-      this.moveCounters({
-        PROCESSING: -1,
-        COMPLETED: 1,
-        sum_processing_ms: processingMs,
-        sum_turnaround_ms: turnaroundMs,
-        [bucketAttribute(processingMs)]: 1,
-      }),
-    ]);
+    return this.finish(order, { status: 'COMPLETED', at, attempt: order.attempts }, { completed_at: at, processing_ms: processingMs }, this.held(order), {
+      COMPLETED: 1,
+      sum_processing_ms: processingMs,
+      sum_turnaround_ms: turnaroundMs,
+      [bucketAttribute(processingMs)]: 1,
+    });
   }
 
   /** PROCESSING -> FAILED with the last error; `order` holds the lease, or its lease ran out on the last attempt. */
   async fail(order: StoredOrder, now: number, error: string, ownLease = true): Promise<boolean> {
     const at = iso(now);
+    const condition = ownLease ? this.held(order) : this.seen(order, now);
+    return this.finish(order, { status: 'FAILED', at, attempt: order.attempts, error }, { failed_at: at, error }, condition, { FAILED: 1 });
+  }
+
+  /** The final transition: leaves the work index, records itself, moves the order out of PROCESSING. */
+  private finish(
+    order: StoredOrder,
+    entry: HistoryEntry & { status: 'COMPLETED' | 'FAILED' },
+    fields: { completed_at: string; processing_ms: number } | { failed_at: string; error: string },
+    condition: OrderCondition,
+    counters: CounterMove,
+  ): Promise<boolean> {
     const transaction = this.store.OrderEntity.build(UpdateTransaction)
       .item({
         order_id: order.order_id,
-        status: 'FAILED',
-        failed_at: at,
-        error,
+        status: entry.status,
+        ...fields,
         due_shard: $remove(),
         due_at: $remove(),
-        history: $append([{ status: 'FAILED' as const, at, attempt: order.attempts, error }]),
+        history: $append([entry]),
       })
-      .options({ condition: ownLease ? this.held(order) : this.seen(order, now) });
-    return this.transition([transaction, this.moveCounters({ PROCESSING: -1, FAILED: 1 })]);
+      .options({ condition });
+    return this.transition([transaction, this.moveCounters({ PROCESSING: -1, ...counters })]);
   }
 
   /** Records a failed attempt and makes the order due again at `retryAt` (its status stays PROCESSING). */
