@@ -7,6 +7,9 @@ import { matchRoute, type HandlerName } from '../lib/routes.ts';
 
 /** Bodies beyond this are refused before any handler runs, as API Gateway refuses beyond its own limit. */
 export const TRANSPORT_LIMIT_BYTES = 1024 * 1024;
+/** After refusing a body, how much more of it is read (and dropped) before the connection is cut. */
+const LINGER_BYTES = 64 * 1024 * 1024;
+const LINGER_MS = 5_000;
 
 const TEXTUAL = /^(text\/|application\/([\w.+-]+\+)?(json|xml|x-www-form-urlencoded)\b)/i;
 
@@ -22,6 +25,7 @@ const readBody = (req: IncomingMessage, limit: number): Promise<Buffer> =>
       size += chunk.length;
       if (size > limit) {
         req.removeAllListeners('data');
+        chunks.length = 0;
         reject(new BodyTooLarge());
       } else chunks.push(chunk);
     });
@@ -112,6 +116,23 @@ const send = (res: ServerResponse, result: HttpResult, closing: boolean): void =
   res.end(body);
 };
 
+/**
+ * Reads and drops the rest of a refused body (up to a cap in bytes and time), so the client finishes
+ * sending and reads our answer: closing at once would reset the connection under it. The connection
+ * stays usable afterwards, as after any other answer.
+ */
+const dropRestOfBody = (req: IncomingMessage): void => {
+  let dropped = 0;
+  const timer = setTimeout(() => req.destroy(), LINGER_MS);
+  timer.unref();
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > LINGER_BYTES) req.destroy();
+  });
+  req.once('end', () => clearTimeout(timer));
+  req.resume();
+};
+
 export interface AdapterOptions {
   logger: Logger;
   /** True once the server is shutting down: answers then ask clients to close their connection. */
@@ -141,9 +162,11 @@ export const createRequestListener = (
       })
       .catch((error: unknown) => {
         if (error instanceof BodyTooLarge) {
-          // Answer now and drop the connection rather than read the rest of an oversized body.
-          send(res, problem(413, 'Payload too large', `The body must be at most ${TRANSPORT_LIMIT_BYTES} bytes`), true);
-          res.once('finish', () => req.destroy());
+          const answer = problem(413, 'Payload too large', `The body must be at most ${TRANSPORT_LIMIT_BYTES} bytes`, {
+            headers: { 'x-request-id': requestId },
+          });
+          send(res, answer, closing());
+          dropRestOfBody(req);
           return;
         }
         logger.error('request failed in the HTTP adapter', { request_id: requestId, error: error as Error });

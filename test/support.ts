@@ -1,5 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../lib/config.ts';
@@ -84,9 +85,27 @@ export interface RunningService {
   process: ChildProcess;
   /** Everything it printed so far. */
   output: () => string;
-  /** Sends a signal to the whole process group (npm and node) and waits for the exit code. */
+  /**
+   * Sends `signal` to the service's own node process, as a process manager would, and resolves with the
+   * exit code `npm run` passes on; SIGKILL goes to the whole process group (npm, node, DynamoDB Local).
+   */
   stop: (signal?: NodeJS.Signals) => Promise<number | null>;
 }
+
+const exitOf = (child: ChildProcess): Promise<number | null> =>
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve(child.exitCode)
+    : new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+
+/** The pid of the node process npm started in process group `group` (not npm itself, not Java). */
+export const servicePid = async (group: number): Promise<number | undefined> => {
+  const { stdout } = await promisify(execFile)('ps', ['-eo', 'pid=,pgid=,args=']);
+  for (const line of stdout.split('\n')) {
+    const match = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line);
+    if (match && Number(match[2]) === group && /^node\s/.test(match[3]!)) return Number(match[1]);
+  }
+  return undefined;
+};
 
 /**
  * Spawns `npm run <script>` (the command the README gives) in its own process group, and waits until
@@ -105,16 +124,19 @@ export async function startService(
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    if (child.exitCode === null && child.signalCode === null) {
-      try {
-        process.kill(-child.pid!, signal);
-      } catch {
-        // already gone
-      }
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // already gone
     }
-    return exited;
+  };
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    const pid = signal === 'SIGKILL' ? undefined : await servicePid(child.pid!);
+    if (pid) process.kill(pid, signal);
+    else signalGroup('SIGKILL');
+    return exitOf(child);
   };
   try {
     const url = await pollUntil(
@@ -126,7 +148,7 @@ export async function startService(
     );
     return { url, process: child, output: () => output, stop };
   } catch (error) {
-    await stop('SIGKILL');
+    signalGroup('SIGKILL');
     throw new Error(`${(error as Error).message}\n${output}`);
   }
 }
