@@ -4,13 +4,23 @@ export interface FieldError {
   message: string;
 }
 
-/** The order in a request breaks a rule of the contract. */
-export class InvalidOrder extends Error {
-  override name = 'InvalidOrder';
+/** A request breaks a rule of the contract; `errors` names every bad field. */
+export class InvalidRequest extends Error {
+  override name = 'InvalidRequest';
   constructor(readonly errors: FieldError[]) {
     const fields = new Set(errors.map((e) => e.field)).size;
     super(fields === 1 ? '1 field is invalid' : `${fields} fields are invalid`);
   }
+}
+
+/** The order in a request body breaks a rule of the contract. */
+export class InvalidOrder extends InvalidRequest {
+  override name = 'InvalidOrder';
+}
+
+/** The query string of a request breaks a rule of the contract. */
+export class InvalidQuery extends InvalidRequest {
+  override name = 'InvalidQuery';
 }
 
 /** No order has this id. */

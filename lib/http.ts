@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import type { FieldError, InvalidOrder } from './errors.ts';
+import type { FieldError, InvalidRequest } from './errors.ts';
 
 export type HttpResult = APIGatewayProxyStructuredResultV2 & { statusCode: number };
 export type HttpHandler = (event: APIGatewayProxyEventV2, context?: Context) => Promise<HttpResult>;
@@ -50,6 +50,7 @@ export const problem = (
 /** The domain errors a client may see, by name, with their status and title. */
 const EXPOSED: Record<string, { status: number; title: string }> = {
   InvalidOrder: { status: 400, title: 'Invalid order' },
+  InvalidQuery: { status: 400, title: 'Invalid query' },
   OrderNotFound: { status: 404, title: 'Order not found' },
   OrderConflict: { status: 409, title: 'Order conflict' },
 };
@@ -64,7 +65,7 @@ export const errorResponse = (error: unknown, requestId: string, logger: Logger)
   const name = error instanceof Error ? error.name : '';
   const exposed = EXPOSED[name];
   if (exposed) {
-    const { errors } = error as Partial<InvalidOrder>;
+    const { errors } = error as Partial<InvalidRequest>;
     return problem(exposed.status, exposed.title, (error as Error).message, { errors });
   }
   if (error instanceof HttpError) return problem(error.status, error.title, error.message, { headers: error.headers });

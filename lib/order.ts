@@ -12,15 +12,13 @@ const required =
   (issue: { input?: unknown }): string =>
     issue.input === undefined ? 'is required' : `must be ${expected}`;
 
+const ID_CHARS = 'must be 1-128 characters';
+
+/** A string of 1-128 characters, or a safe integer (which stringifies exactly: 1.5 or 2**53 would not name one id). */
 const idLike = () =>
-  z
-    .union([z.string(), z.number()], { error: required('a string or an integer') })
-    // A safe integer stringifies exactly; 1.5 or 2**53 would not name one id.
-    .refine((value) => typeof value === 'string' || Number.isSafeInteger(value), {
-      error: 'must be a string or an integer',
-      abort: true,
-    })
-    .refine((value) => String(value).length >= 1 && String(value).length <= 128, 'must be 1-128 characters');
+  z.union([z.string().min(1, ID_CHARS).max(128, ID_CHARS), z.int('must be a string or an integer')], {
+    error: required('a string or an integer'),
+  });
 
 const hasAtMostTwoDecimals = (value: number): boolean => {
   // String() gives the shortest text that round-trips, so it shows the decimals the client sent.
@@ -29,26 +27,36 @@ const hasAtMostTwoDecimals = (value: number): boolean => {
   return (text.split('.')[1]?.length ?? 0) <= 2;
 };
 
-/** The body of POST /orders, exactly as API.md states it. */
-export const OrderInputSchema = z.strictObject(
-  {
-    order_id: z
-      .string({ error: required('a string') })
-      .regex(ORDER_ID_PATTERN, 'must be 1-64 characters of A-Z a-z 0-9 _ . : -')
-      .optional(),
-    user_id: idLike(),
-    item_ids: z
-      .array(idLike(), { error: required('an array of strings or integers') })
-      .min(1, 'must have at least 1 item')
-      .max(100, 'must have at most 100 items'),
-    total_amount: z
-      .number({ error: required('a finite number') })
-      .min(0, 'must be >= 0')
-      .lt(1e12, 'must be below 1e12')
-      .refine(hasAtMostTwoDecimals, 'must have at most 2 decimal places'),
-  },
-  { error: (issue) => (issue.code === 'invalid_type' ? 'must be a JSON object' : undefined) },
-);
+/** The body of POST /orders, exactly as API.md states it (the OpenAPI document is generated from it). */
+export const OrderInputSchema = z
+  .strictObject(
+    {
+      order_id: z
+        .string({ error: required('a string') })
+        .regex(ORDER_ID_PATTERN, 'must be 1-64 characters of A-Z a-z 0-9 _ . : -')
+        .meta({ description: "The client's idempotency key; the server generates a ULID when it is absent." })
+        .optional(),
+      user_id: idLike().meta({ description: 'Stored and returned as a string.' }),
+      item_ids: z
+        .array(idLike(), { error: required('an array of strings or integers') })
+        .min(1, 'must have at least 1 item')
+        .max(100, 'must have at most 100 items')
+        .meta({ description: 'Returned exactly as given.' }),
+      total_amount: z
+        .number({ error: required('a finite number') })
+        .min(0, 'must be >= 0')
+        .lt(1e12, 'must be below 1e12')
+        .refine(hasAtMostTwoDecimals, 'must have at most 2 decimal places')
+        .meta({ description: 'At most 2 decimal places; stored without binary rounding.' }),
+    },
+    { error: (issue) => (issue.code === 'invalid_type' ? 'must be a JSON object' : undefined) },
+  )
+  .meta({
+    examples: [
+      { order_id: 'ORD001', user_id: 'USER001', item_ids: [1, 2, 3], total_amount: 99.99 },
+      { user_id: 42, item_ids: ['SKU-9', 7], total_amount: 0 },
+    ],
+  });
 
 export type OrderInput = z.infer<typeof OrderInputSchema>;
 
@@ -78,20 +86,21 @@ const fieldName = (path: readonly PropertyKey[]): string =>
     '',
   ) || 'body';
 
+/** Every problem zod found, one entry per field; an unknown key is reported under its own name. */
+export const fieldErrors = (issues: readonly z.core.$ZodIssue[]): FieldError[] =>
+  issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({ field: fieldName([...issue.path, key]), message: 'is not a known field' }))
+      : [{ field: fieldName(issue.path), message: issue.message }],
+  );
+
 /**
  * Validates a parsed JSON body against the contract; throws InvalidOrder listing every bad field.
  * `newId` supplies the order id when the client sent none.
  */
 export const parseOrderInput = (body: unknown, newId: () => string): NewOrder => {
   const result = OrderInputSchema.safeParse(body);
-  if (!result.success) {
-    const errors: FieldError[] = result.error.issues.flatMap((issue) =>
-      issue.code === 'unrecognized_keys'
-        ? issue.keys.map((key) => ({ field: fieldName([...issue.path, key]), message: 'is not a known field' }))
-        : [{ field: fieldName(issue.path), message: issue.message }],
-    );
-    throw new InvalidOrder(errors);
-  }
+  if (!result.success) throw new InvalidOrder(fieldErrors(result.error.issues));
   const input = result.data;
   return {
     order_id: input.order_id ?? newId(),

@@ -3,8 +3,16 @@ import { monotonicFactory } from 'ulid';
 import { OrderNotFound } from './errors.ts';
 import { GroupCommit } from './groupCommit.ts';
 import { ORDER_ID_PATTERN, parseOrderInput, toOrderView, type Order } from './order.ts';
+import { encodeCursor, parseListOrdersQuery } from './orderListQuery.ts';
 import type { CreateResult, OrderRepository, OrderToCreate } from './orders.ts';
 import type { OrderQueue } from './queue/port.ts';
+
+/** One page of GET /orders. */
+export interface OrderPage {
+  items: Order[];
+  /** Opaque; pass it as `cursor` for the next page. Null on the last page. */
+  next_cursor: string | null;
+}
 
 export interface OrderServiceOptions {
   /** Most orders one group commit writes (a transaction takes 100 items, one is the counter). */
@@ -52,6 +60,20 @@ export class OrderService {
     const order = await this.orders.get(orderId);
     if (!order) throw new OrderNotFound(orderId);
     return toOrderView(order);
+  }
+
+  /**
+   * A page of a user's orders, newest first, from the query string of GET /orders. Throws InvalidQuery
+   * for a bad query, including a cursor that does not decode or was issued for another user.
+   */
+  async list(query: Record<string, string | undefined>): Promise<OrderPage> {
+    const { user_id, limit, after } = parseListOrdersQuery(query);
+    const { orders, more } = await this.orders.listByUser(user_id, limit, after);
+    const last = orders.at(-1);
+    return {
+      items: orders.map(toOrderView),
+      next_cursor: more && last ? encodeCursor({ user_id, created_at: last.created_at, order_id: last.order_id }) : null,
+    };
   }
 
   /** Queues a durable order; if that fails it stays PENDING in the store, where the sweeper finds it. */

@@ -11,7 +11,7 @@ import { OrderConflict, StoreUnavailable } from './errors.ts';
 import type { Settled } from './groupCommit.ts';
 import { bucketAttribute } from './histogram.ts';
 import { sameContent, type NewOrder, type Order, type OrderStatus } from './order.ts';
-import { DUE_INDEX, METRICS_SHARDS, WORK_SHARDS, type Store } from './store.ts';
+import { DUE_INDEX, METRICS_SHARDS, orderKey, USER_INDEX, WORK_SHARDS, type Store } from './store.ts';
 
 /** A transition as recorded on the order itself. */
 export interface HistoryEntry {
@@ -45,6 +45,22 @@ type CounterName = OrderStatus | 'sum_processing_ms' | 'sum_turnaround_ms' | `h_
 type CounterMove = Partial<Record<CounterName, number>>;
 
 const TRANSACTION_RETRIES = 8;
+
+/** What the API shows of an order: what list reads project. */
+const ORDER_VIEW_ATTRIBUTES = [
+  'order_id',
+  'user_id',
+  'item_ids',
+  'total_amount',
+  'status',
+  'attempts',
+  'created_at',
+  'started_at',
+  'completed_at',
+  'failed_at',
+  'processing_ms',
+  'error',
+] as const satisfies readonly (keyof Order)[];
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -262,6 +278,36 @@ export class OrderRepository {
         exclusiveStartKey = page.LastEvaluatedKey;
       } while (exclusiveStartKey);
     }
+  }
+
+  /**
+   * A page of a user's orders, newest first, from the `byUser` index (a Query, never a Scan), starting
+   * after `after`. `more` is true when at least one order follows the page.
+   */
+  async listByUser(userId: string, limit: number, after?: { created_at: string; order_id: string }): Promise<{ orders: Order[]; more: boolean }> {
+    const { OrderTable, OrderEntity } = this.store;
+    const orders: Order[] = [];
+    let exclusiveStartKey: Record<string, unknown> | undefined = after && {
+      ...orderKey(after.order_id),
+      user_id: userId,
+      created_at: after.created_at,
+    };
+    // One order beyond the page tells whether there is a next one; DynamoDB may stop short at 1 MB read.
+    do {
+      let page;
+      try {
+        page = await OrderTable.build(QueryCommand)
+          .entities(OrderEntity)
+          .query({ index: USER_INDEX, partition: userId })
+          .options({ reverse: true, limit: limit + 1 - orders.length, attributes: [...ORDER_VIEW_ATTRIBUTES], exclusiveStartKey })
+          .send();
+      } catch (error) {
+        throw translateStoreError(error);
+      }
+      orders.push(...((page.Items ?? []) as Order[]));
+      exclusiveStartKey = page.LastEvaluatedKey;
+    } while (exclusiveStartKey && orders.length <= limit);
+    return { orders: orders.slice(0, limit), more: orders.length > limit };
   }
 
   private newStoredOrder(order: OrderToCreate): StoredOrder {

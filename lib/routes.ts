@@ -1,6 +1,7 @@
 /** The HTTP API: each route and the function that serves it (serverless.yml declares the same). */
 export const ROUTES = [
   { method: 'POST', path: '/orders', handler: 'createOrder' },
+  { method: 'GET', path: '/orders', handler: 'listOrders' },
   { method: 'GET', path: '/orders/{order_id}', handler: 'getStatus' },
   { method: 'GET', path: '/orders/{order_id}/status', handler: 'getStatus' },
   { method: 'GET', path: '/metrics', handler: 'getMetrics' },

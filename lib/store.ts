@@ -37,6 +37,9 @@ export const WORK_SHARDS = 4;
 export const USER_INDEX = 'byUser';
 export const DUE_INDEX = 'byDue';
 
+/** The table key of an order. */
+export const orderKey = (orderId: string) => ({ pk: `ORDER#${orderId}`, sk: 'ORDER' });
+
 /** One DynamoDB client per process: keep-alive sockets, short timeouts so an absent store fails fast. */
 export const createDocumentClient = (config: StoreConfig): DynamoDBDocumentClient => {
   const client = new DynamoDBClient({
@@ -125,7 +128,7 @@ export const createStore = (documentClient: DynamoDBDocumentClient, tableName: s
     table: OrderTable,
     schema: orderSchema,
     timestamps: false,
-    computeKey: ({ order_id }: { order_id: string }) => ({ pk: `ORDER#${order_id}`, sk: 'ORDER' }),
+    computeKey: ({ order_id }: { order_id: string }) => orderKey(order_id),
   });
 
   const MetricsShardEntity = new Entity({

@@ -27,7 +27,7 @@ describe('the staging CloudFormation template', () => {
   it('has every function on nodejs22.x with its own small artifact', async () => {
     const functions = ofType('AWS::Lambda::Function');
     expect(functions.map(([id]) => id).sort()).toEqual(
-      ['CreateOrder', 'GetMetrics', 'GetStatus', 'Health', 'NotFound', 'ProcessOrder', 'Sweeper'].map((n) => `${n}LambdaFunction`),
+      ['CreateOrder', 'GetMetrics', 'GetStatus', 'Health', 'ListOrders', 'NotFound', 'ProcessOrder', 'Sweeper'].map((n) => `${n}LambdaFunction`),
     );
     for (const [, fn] of functions) {
       expect(fn.Properties.Runtime).toBe('nodejs22.x');
@@ -88,5 +88,10 @@ describe('the staging CloudFormation template', () => {
     expect(resources.SweeperRole!.Properties.Policies[0].PolicyDocument.Statement[1].Resource).toEqual({
       'Fn::Join': ['/', [{ 'Fn::GetAtt': ['OrdersTable', 'Arn'] }, 'index', 'byDue']],
     });
+    expect(actionsOf('ListOrdersRole')).toEqual(['dynamodb:Query', 'logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect(resources.ListOrdersRole!.Properties.Policies[0].PolicyDocument.Statement[1].Resource).toEqual({
+      'Fn::Join': ['/', [{ 'Fn::GetAtt': ['OrdersTable', 'Arn'] }, 'index', 'byUser']],
+    });
+    expect(resources.ListOrdersLambdaFunction!.Properties.Role).toEqual({ 'Fn::GetAtt': ['ListOrdersRole', 'Arn'] });
   });
 });

@@ -485,6 +485,79 @@ export function describeContract(name: string, start: () => Promise<ServiceUnder
       });
     });
 
+    describe('GET /orders?user_id=', () => {
+      const listOf = (query: Record<string, string>) => getJson(`/orders?${new URLSearchParams(query)}`);
+
+      it("pages through a user's orders newest first, ending with a null cursor", async () => {
+        const userId = `e2e-user-${randomUUID()}`;
+        const ids: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          const answer = await postOrder(validOrder({ order_id: newOrderId(), user_id: userId, total_amount: i }));
+          expect(answer.status).toBe(201);
+          ids.push(String(answer.body.order_id));
+        }
+        await postOrder(validOrder({ order_id: newOrderId(), user_id: `${userId}-other` }));
+        // The list reads an index, which may trail a create by a moment.
+        await pollUntil(async () => ((await listOf({ user_id: userId })).body.items as Json[]).length === 5 || undefined, {
+          timeoutMs: 10_000,
+          what: 'the orders to be listed',
+        });
+
+        const pages: Json[] = [];
+        let cursor: string | undefined;
+        do {
+          const answer = await listOf({ user_id: userId, limit: '2', ...(cursor && { cursor }) });
+          expectJson(answer, 200);
+          expect(answer.body).toEqual({ items: expect.any(Array), next_cursor: expect.toBeOneOf([null, expect.any(String)]) });
+          pages.push(answer.body);
+          cursor = (answer.body.next_cursor as string | null) ?? undefined;
+        } while (cursor && pages.length < 10);
+
+        expect(pages.map((page) => (page.items as Json[]).length)).toEqual([2, 2, 1]);
+        const items = pages.flatMap((page) => page.items as Json[]);
+        const times = items.map((order) => String(order.created_at));
+        expect(times).toEqual([...times].sort().reverse());
+        expect(items.map((order) => order.order_id).sort()).toEqual([...ids].sort());
+        for (const order of items) {
+          expect(order).toMatchObject({ user_id: userId, item_ids: [1, 2, 3], status: expect.stringMatching(/^(PENDING|PROCESSING|COMPLETED)$/) });
+          expect(order).not.toHaveProperty('history');
+        }
+        await Promise.all(ids.map((id) => waitForCompleted(id)));
+      });
+
+      it('answers a user without orders with an empty page', async () => {
+        const answer = await listOf({ user_id: `nobody-${randomUUID()}` });
+        expectJson(answer, 200);
+        expect(answer.body).toEqual({ items: [], next_cursor: null });
+      });
+
+      it.each([
+        ['no user_id', {}, [{ field: 'user_id', message: 'is required' }]],
+        ['limit=0', { user_id: 'USER001', limit: '0' }, [{ field: 'limit', message: expect.any(String) }]],
+        ['limit=101', { user_id: 'USER001', limit: '101' }, [{ field: 'limit', message: expect.any(String) }]],
+        ['limit=ten', { user_id: 'USER001', limit: 'ten' }, [{ field: 'limit', message: expect.any(String) }]],
+        ['a cursor that does not decode', { user_id: 'USER001', cursor: 'not-a-cursor' }, [{ field: 'cursor', message: expect.any(String) }]],
+      ])('refuses %s with 400 naming the bad fields', async (_, query, errors) => {
+        const problem = expectProblem(await listOf(query), 400);
+        expect(problem).toEqual({ type: 'about:blank', title: expect.any(String), status: 400, detail: '1 field is invalid', errors });
+      });
+
+      it("refuses another user's cursor with 400", async () => {
+        const userId = `e2e-user-${randomUUID()}`;
+        for (let i = 0; i < 2; i++) expect((await postOrder(validOrder({ user_id: userId }))).status).toBe(201);
+        const first = await pollUntil(
+          async () => {
+            const answer = await listOf({ user_id: userId, limit: '1' });
+            return answer.body.next_cursor ? answer : undefined;
+          },
+          { timeoutMs: 10_000, what: 'a second page' },
+        );
+
+        const problem = expectProblem(await listOf({ user_id: 'USER001', cursor: String(first.body.next_cursor) }), 400);
+        expect(problem.errors).toEqual([{ field: 'cursor', message: expect.any(String) }]);
+      });
+    });
+
     describe('GET /health', () => {
       it('answers 200 {"status":"ok"} while the store answers', async () => {
         const answer = await getJson('/health');

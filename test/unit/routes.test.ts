@@ -10,6 +10,7 @@ const route = (method: string, path: string, pathParameters: Record<string, stri
 describe('matchRoute', () => {
   it.each<[string, string, RouteMatch]>([
     ['POST', '/orders', route('POST', '/orders')],
+    ['GET', '/orders', route('GET', '/orders')],
     ['GET', '/orders/ORD001', route('GET', '/orders/{order_id}', { order_id: 'ORD001' })],
     ['GET', '/orders/ORD001/status', route('GET', '/orders/{order_id}/status', { order_id: 'ORD001' })],
     ['GET', '/metrics', route('GET', '/metrics')],
@@ -26,6 +27,7 @@ describe('matchRoute', () => {
       }),
     ).toEqual([
       'POST /orders -> createOrder',
+      'GET /orders -> listOrders',
       'GET /orders/{order_id} -> getStatus',
       'GET /orders/{order_id}/status -> getStatus',
       'GET /metrics -> getMetrics',
@@ -81,8 +83,8 @@ describe('matchRoute', () => {
 
   describe('wrong method', () => {
     it.each<[string, string, string[]]>([
-      ['DELETE', '/orders', ['POST']],
-      ['PUT', '/orders', ['POST']],
+      ['DELETE', '/orders', ['POST', 'GET']],
+      ['PUT', '/orders', ['POST', 'GET']],
       ['POST', '/orders/ORD001', ['GET']],
       ['DELETE', '/orders/ORD001/status', ['GET']],
       ['POST', '/metrics', ['GET']],
