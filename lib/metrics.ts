@@ -1,9 +1,8 @@
-import { BatchGetRequest } from 'dynamodb-toolbox/entity/actions/batchGet';
-import { BatchGetCommand, execute } from 'dynamodb-toolbox/table/actions/batchGet';
+import { readCounters } from './counters.ts';
 import { quantile } from './histogram.ts';
 import { ORDER_STATUSES, type OrderStatus } from './order.ts';
 import { translateStoreError } from './orders.ts';
-import { METRICS_SHARDS, type Store } from './store.ts';
+import type { Store } from './store.ts';
 
 /** The body of GET /metrics. */
 export interface Metrics {
@@ -25,23 +24,11 @@ const round1 = (value: number) => Math.round(value * 10) / 10;
  * so the cost is the same at any number of orders and the counts equal what a scan would count.
  */
 export async function readMetrics(store: Store, now = new Date()): Promise<Metrics> {
-  const { OrderTable, MetricsShardEntity } = store;
-  const keys = Array.from({ length: METRICS_SHARDS }, (_, shard) =>
-    MetricsShardEntity.build(BatchGetRequest).key({ shard }),
-  );
-  let shards: Record<string, unknown>[];
+  let totals: Map<string, number>;
   try {
-    const { Responses } = await execute(OrderTable.build(BatchGetCommand).requests(...keys).options({ consistent: true }));
-    shards = (Responses[0] ?? []).filter((item): item is NonNullable<typeof item> => item !== undefined);
+    totals = await readCounters(store.documentClient, store.tableName);
   } catch (error) {
     throw translateStoreError(error);
-  }
-
-  const totals = new Map<string, number>();
-  for (const shard of shards) {
-    for (const [name, value] of Object.entries(shard)) {
-      if (typeof value === 'number' && name !== 'shard') totals.set(name, (totals.get(name) ?? 0) + value);
-    }
   }
   const count = (name: string) => totals.get(name) ?? 0;
   const histogram = new Map<number, number>();

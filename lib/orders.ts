@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { GetItemCommand } from 'dynamodb-toolbox/entity/actions/get';
 import { PutTransaction } from 'dynamodb-toolbox/entity/actions/transactPut';
 import { UpdateTransaction } from 'dynamodb-toolbox/entity/actions/transactUpdate';
-import { execute, isTransactionCancelled } from 'dynamodb-toolbox/entity/actions/transactWrite';
+import { isTransactionCancelled } from 'dynamodb-toolbox/entity/actions/transactWrite';
 import type { Condition } from 'dynamodb-toolbox/entity/actions/parseCondition';
 import { UpdateItemCommand } from 'dynamodb-toolbox/entity/actions/update';
 import { $add, $append, $remove } from 'dynamodb-toolbox/entity/actions/update/symbols';
@@ -11,7 +12,8 @@ import { OrderConflict, StoreUnavailable } from './errors.ts';
 import type { Settled } from './groupCommit.ts';
 import { bucketAttribute } from './histogram.ts';
 import { sameContent, type NewOrder, type Order, type OrderStatus } from './order.ts';
-import { DUE_INDEX, METRICS_SHARDS, orderKey, USER_INDEX, WORK_SHARDS, type Store } from './store.ts';
+import { counterUpdate, METRICS_SHARDS, type CounterMove } from './counters.ts';
+import { DUE_INDEX, orderKey, USER_INDEX, WORK_SHARDS, type Store } from './store.ts';
 
 /** A transition as recorded on the order itself. */
 export interface HistoryEntry {
@@ -41,8 +43,7 @@ export interface CreateResult {
 }
 
 type OrderCondition = Condition<Store['OrderEntity']>;
-type CounterName = OrderStatus | 'sum_processing_ms' | 'sum_turnaround_ms' | `h_${number}`;
-type CounterMove = Partial<Record<CounterName, number>>;
+type TransactWriteItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
 const TRANSACTION_RETRIES = 8;
 
@@ -90,6 +91,9 @@ export const translateStoreError = (error: unknown): unknown =>
  * in the same DynamoDB transaction, conditioned on the status and attempt the writer saw.
  */
 export class OrderRepository {
+  /** Transactions of this process under way per counter shard. */
+  private readonly shardWriters = new Array<number>(METRICS_SHARDS).fill(0);
+
   constructor(
     private readonly store: Store,
     private readonly random: () => number = Math.random,
@@ -111,7 +115,7 @@ export class OrderRepository {
           .options({ condition: { attr: 'order_id', exists: false }, returnValuesOnConditionFalse: 'ALL_OLD' }),
       );
       try {
-        await execute({ clientRequestToken: randomUUID() }, ...puts, this.moveCounters({ PENDING: pending.length }));
+        await this.write(puts, { PENDING: pending.length });
         for (const { index, stored } of pending) outcomes[index] = { ok: true, value: { created: true, order: stored } };
         return outcomes;
       } catch (error) {
@@ -148,13 +152,9 @@ export class OrderRepository {
     }
   }
 
-  /** Proves the store answers: a strongly consistent read of one counter item. */
+  /** Proves the store answers: a strongly consistent read of a key no order can have. */
   async ping(): Promise<void> {
-    try {
-      await this.store.MetricsShardEntity.build(GetItemCommand).key({ shard: 0 }).options({ consistent: true }).send();
-    } catch (error) {
-      throw translateStoreError(error);
-    }
+    await this.get('#health');
   }
 
   /**
@@ -183,7 +183,7 @@ export class OrderRepository {
     };
     if (order.status === 'PENDING') {
       const transaction = this.store.OrderEntity.build(UpdateTransaction).item(update).options({ condition });
-      return (await this.transition([transaction, this.moveCounters({ PENDING: -1, PROCESSING: 1 })])) ? claimed : undefined;
+      return (await this.transition(transaction, { PENDING: -1, PROCESSING: 1 })) ? claimed : undefined;
     }
     return (await this.update(this.store.OrderEntity.build(UpdateItemCommand).item(update).options({ condition })))
       ? claimed
@@ -228,7 +228,7 @@ export class OrderRepository {
         history: $append([entry]),
       })
       .options({ condition });
-    return this.transition([transaction, this.moveCounters({ PROCESSING: -1, ...counters })]);
+    return this.transition(transaction, { PROCESSING: -1, ...counters });
   }
 
   /** Records a failed attempt and makes the order due again at `retryAt` (its status stays PROCESSING). */
@@ -346,17 +346,44 @@ export class OrderRepository {
     };
   }
 
-  private moveCounters(move: CounterMove) {
-    const shard = Math.floor(this.random() * METRICS_SHARDS);
-    const adds = Object.fromEntries(Object.entries(move).map(([name, by]) => [name, $add(by ?? 0)]));
-    return this.store.MetricsShardEntity.build(UpdateTransaction).item({ shard, ...adds });
+  /**
+   * One transaction: the toolbox-built order writes plus the counter update on a random shard, so the
+   * metrics move exactly when the orders do. A client request token makes an SDK retry idempotent.
+   */
+  private async write(transactions: { params: () => TransactWriteItem & { ToolboxItem?: unknown } }[], move: CounterMove): Promise<void> {
+    const TransactItems = transactions.map((transaction) => {
+      const { ToolboxItem: _parsed, ...item } = transaction.params();
+      return item;
+    });
+    const shard = this.takeShard();
+    try {
+      TransactItems.push(counterUpdate(this.store.tableName, shard, move));
+      await this.store.documentClient.send(new TransactWriteCommand({ ClientRequestToken: randomUUID(), TransactItems }));
+    } finally {
+      this.shardWriters[shard]!--;
+    }
   }
 
-  /** Runs a transition transaction; false when its condition failed, retrying write conflicts. */
-  private async transition(transactions: Parameters<typeof execute>): Promise<boolean> {
+  /**
+   * The counter shard this process's transactions write least, from a random start: transactions on the
+   * same item wait for each other (or conflict), so spreading them keeps the store busy in parallel.
+   */
+  private takeShard(): number {
+    const start = Math.floor(this.random() * METRICS_SHARDS);
+    let best = start;
+    for (let i = 1; i < METRICS_SHARDS && this.shardWriters[best]! > 0; i++) {
+      const shard = (start + i) % METRICS_SHARDS;
+      if (this.shardWriters[shard]! < this.shardWriters[best]!) best = shard;
+    }
+    this.shardWriters[best]!++;
+    return best;
+  }
+
+  /** Runs a transition with its counter move; false when its condition failed, retrying write conflicts. */
+  private async transition(transaction: { params: () => TransactWriteItem }, move: CounterMove): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await execute({ clientRequestToken: randomUUID() }, ...(transactions as never[]));
+        await this.write([transaction], move);
         return true;
       } catch (error) {
         if (!isTransactionCancelled(error)) throw translateStoreError(error);

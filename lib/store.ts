@@ -18,7 +18,6 @@ import { number } from 'dynamodb-toolbox/schema/number';
 import { string } from 'dynamodb-toolbox/schema/string';
 import { Table } from 'dynamodb-toolbox/table';
 import type { Key } from 'dynamodb-toolbox/table';
-import { BUCKET_BOUNDS } from './histogram.ts';
 import { ORDER_STATUSES } from './order.ts';
 
 /** Where the table lives. */
@@ -29,9 +28,7 @@ export interface StoreConfig {
   endpoint?: string;
 }
 
-/** Number of counter items the metrics are spread over (DynamoDB allows ~1 000 writes/s per item). */
-export const METRICS_SHARDS = 16;
-/** Number of partitions of the due-work index, for the same reason. */
+/** Number of partitions of the due-work index (DynamoDB allows ~1 000 writes/s per partition key). */
 export const WORK_SHARDS = 4;
 
 export const USER_INDEX = 'byUser';
@@ -90,18 +87,6 @@ const orderSchema = item({
   history: list(historyEntry),
 });
 
-const counterAttributes = {
-  PENDING: number().optional(),
-  PROCESSING: number().optional(),
-  COMPLETED: number().optional(),
-  FAILED: number().optional(),
-  sum_processing_ms: number().optional(),
-  sum_turnaround_ms: number().optional(),
-  ...Object.fromEntries(BUCKET_BOUNDS.map((bound) => [`h_${bound}`, number().optional()])),
-};
-
-const metricsSchema = item({ shard: number().key(), ...counterAttributes });
-
 /** Builds the table and its entities over one document client. */
 export const createStore = (documentClient: DynamoDBDocumentClient, tableName: string) => {
   const OrderTable = new Table({
@@ -131,15 +116,7 @@ export const createStore = (documentClient: DynamoDBDocumentClient, tableName: s
     computeKey: ({ order_id }: { order_id: string }) => orderKey(order_id),
   });
 
-  const MetricsShardEntity = new Entity({
-    name: 'MetricsShard',
-    table: OrderTable,
-    schema: metricsSchema,
-    timestamps: false,
-    computeKey: ({ shard }: { shard: number }) => ({ pk: `METRICS#${shard}`, sk: 'METRICS' }),
-  });
-
-  return { documentClient, tableName, OrderTable, OrderEntity, MetricsShardEntity };
+  return { documentClient, tableName, OrderTable, OrderEntity };
 };
 
 export type Store = ReturnType<typeof createStore>;
