@@ -6,6 +6,7 @@ export const ROUTES = [
   { method: 'GET', path: '/orders/{order_id}/status', handler: 'getStatus' },
   { method: 'GET', path: '/metrics', handler: 'getMetrics' },
   { method: 'GET', path: '/health', handler: 'health' },
+  { method: 'GET', path: '/openapi.json', handler: 'apiDocs' },
 ] as const;
 
 export type Route = (typeof ROUTES)[number];

@@ -1,5 +1,6 @@
 import type { HttpHandler } from '../lib/http.ts';
 import type { HandlerName } from '../lib/routes.ts';
+import { handler as apiDocs } from '../functions/apiDocs.ts';
 import { handler as createOrder } from '../functions/createOrder.ts';
 import { handler as getMetrics } from '../functions/getMetrics.ts';
 import { handler as getStatus } from '../functions/getStatus.ts';
@@ -14,5 +15,6 @@ export const httpFunctions: Record<HandlerName | 'notFound', HttpHandler> = {
   getStatus,
   getMetrics,
   health,
+  apiDocs,
   notFound,
 };

@@ -27,7 +27,7 @@ describe('the staging CloudFormation template', () => {
   it('has every function on nodejs22.x with its own small artifact', async () => {
     const functions = ofType('AWS::Lambda::Function');
     expect(functions.map(([id]) => id).sort()).toEqual(
-      ['CreateOrder', 'GetMetrics', 'GetStatus', 'Health', 'ListOrders', 'NotFound', 'ProcessOrder', 'Sweeper'].map((n) => `${n}LambdaFunction`),
+      ['ApiDocs', 'CreateOrder', 'GetMetrics', 'GetStatus', 'Health', 'ListOrders', 'NotFound', 'ProcessOrder', 'Sweeper'].map((n) => `${n}LambdaFunction`),
     );
     for (const [, fn] of functions) {
       expect(fn.Properties.Runtime).toBe('nodejs22.x');
@@ -85,6 +85,7 @@ describe('the staging CloudFormation template', () => {
       resources[roleId]!.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement.flatMap((s: any) => s.Action)).sort();
     expect(actionsOf('ReadOrdersRole')).toEqual(['dynamodb:GetItem', 'logs:CreateLogStream', 'logs:PutLogEvents']);
     expect(actionsOf('NotFoundRole')).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect(actionsOf('WebRole')).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
     expect(resources.SweeperRole!.Properties.Policies[0].PolicyDocument.Statement[1].Resource).toEqual({
       'Fn::Join': ['/', [{ 'Fn::GetAtt': ['OrdersTable', 'Arn'] }, 'index', 'byDue']],
     });

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OpenApiDocument } from '../../lib/openapi.ts';
+import { OpenApiValidator, type Answer } from '../openapiValidator.ts';
 import { pollUntil, validOrder } from '../support.ts';
 
 /** A running service under test: its base URL and how to stop it. */
@@ -57,11 +59,16 @@ export function describeContract(name: string, start: () => Promise<ServiceUnder
       await service?.stop();
     }, 60_000);
 
+    /** Every answer this suite got, to hold them all to the OpenAPI document at the end. */
+    const answers: Answer[] = [];
+
     const request = async (path: string, init: RequestInit = {}) => {
       const response = await fetch(`${url}${path}`, init);
       const text = await response.text();
       const contentType = response.headers.get('content-type') ?? '';
       const body: unknown = /json/.test(contentType) && text ? JSON.parse(text) : text;
+      const method = init.method ?? 'GET';
+      answers.push({ method, path: path.split('?')[0]!, status: response.status, contentType, headers: response.headers, body });
       return { status: response.status, headers: response.headers, body: body as Json, text };
     };
 
@@ -641,6 +648,29 @@ export function describeContract(name: string, start: () => Promise<ServiceUnder
           const buckets = processing_time_histogram as { count: number }[];
           expect(buckets.reduce((sum, bucket) => sum + bucket.count, 0)).toBe(expected);
         }
+      });
+    });
+
+    // Last, so that it sees the answers of every test above: success and error cases of every endpoint.
+    describe('GET /openapi.json', () => {
+      it('documents every answer this suite got, and this suite got every documented answer but 5xx', async () => {
+        const answer = await getJson('/openapi.json');
+        expectJson(answer, 200);
+        const validator = new OpenApiValidator(answer.body as unknown as OpenApiDocument);
+
+        expect(answers.flatMap((seen) => validator.check(seen))).toEqual([]);
+
+        const seen = new Set(
+          answers.map(({ method, path, status }) => `${method} ${validator.pathTemplate(path)} ${status}`),
+        );
+        const documented = Object.entries(validator.document.paths).flatMap(([path, operations]) =>
+          Object.entries(operations).flatMap(([method, operation]) =>
+            Object.keys(operation.responses)
+              .filter((status) => Number(status) < 500)
+              .map((status) => `${method.toUpperCase()} ${path} ${status}`),
+          ),
+        );
+        expect(documented.filter((response) => !seen.has(response))).toEqual([]);
       });
     });
   });

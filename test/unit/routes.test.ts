@@ -15,6 +15,7 @@ describe('matchRoute', () => {
     ['GET', '/orders/ORD001/status', route('GET', '/orders/{order_id}/status', { order_id: 'ORD001' })],
     ['GET', '/metrics', route('GET', '/metrics')],
     ['GET', '/health', route('GET', '/health')],
+    ['GET', '/openapi.json', route('GET', '/openapi.json')],
   ])('matches %s %s', (method, path, match) => {
     expect(matchRoute(method, path)).toEqual(match);
   });
@@ -32,6 +33,7 @@ describe('matchRoute', () => {
       'GET /orders/{order_id}/status -> getStatus',
       'GET /metrics -> getMetrics',
       'GET /health -> health',
+      'GET /openapi.json -> apiDocs',
     ]);
   });
 

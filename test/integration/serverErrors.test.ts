@@ -1,0 +1,78 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openApiDocument } from '../../lib/openapi.ts';
+import { createServices, installServices, type Services } from '../../lib/services.ts';
+import { createRequestListener } from '../../local/httpAdapter.ts';
+import { httpFunctions } from '../../local/httpFunctions.ts';
+import { OpenApiValidator, type Answer } from '../openapiValidator.ts';
+import { testConfig, validOrder } from '../support.ts';
+
+// The 5xx answers the contract suite cannot provoke in a healthy service, through the real node:http
+// adapter on a port-0 server, held to the OpenAPI document like every other answer.
+const validator = new OpenApiValidator(openApiDocument());
+let server: Server;
+let url: string;
+let services: Services;
+
+beforeAll(async () => {
+  // Nothing listens on port 1: every store call fails as it does when DynamoDB is away.
+  services = createServices(testConfig({ DYNAMODB_ENDPOINT: 'http://127.0.0.1:1' }));
+  installServices(services);
+  server = createServer(createRequestListener(httpFunctions, { logger: services.logger }));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  installServices(undefined);
+  await new Promise((resolve) => server.close(resolve));
+});
+
+const call = async (method: string, path: string, body?: unknown): Promise<Answer> => {
+  const response = await fetch(`${url}${path}`, {
+    method,
+    ...(body !== undefined && { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+  const contentType = response.headers.get('content-type') ?? '';
+  return { method, path: path.split('?')[0]!, status: response.status, contentType, headers: response.headers, body: await response.json() };
+};
+
+describe('server errors, as the OpenAPI document says', () => {
+  it.each([
+    ['POST', '/orders', validOrder()],
+    ['GET', '/orders?user_id=USER001', undefined],
+    ['GET', '/orders/ORD001', undefined],
+    ['GET', '/orders/ORD001/status', undefined],
+    ['GET', '/metrics', undefined],
+    ['GET', '/health', undefined],
+  ])('answers %s %s with 503 and Retry-After while the store is away', async (method, path, body) => {
+    const answer = await call(method, path, body);
+
+    expect(answer.status).toBe(503);
+    expect(answer.headers.get('retry-after')).toBe('1');
+    expect(answer.body).toEqual({
+      type: 'about:blank',
+      title: 'Service unavailable',
+      status: 503,
+      detail: expect.any(String),
+      request_id: answer.headers.get('x-request-id'),
+    });
+    expect(validator.check(answer)).toEqual([]);
+  });
+
+  it('answers an unexpected failure with a 500 that carries only the request id', async () => {
+    const original = services.orderService.get;
+    services.orderService.get = () => Promise.reject(new TypeError('secret internal detail'));
+    try {
+      const answer = await call('GET', '/orders/ORD001');
+
+      expect(answer.status).toBe(500);
+      expect(JSON.stringify(answer.body)).not.toContain('secret');
+      expect(answer.body).toMatchObject({ status: 500, request_id: answer.headers.get('x-request-id') });
+      expect(validator.check(answer)).toEqual([]);
+    } finally {
+      services.orderService.get = original;
+    }
+  });
+});
