@@ -28,6 +28,25 @@ export const json = (statusCode: number, body: unknown, headers: Record<string, 
   body: JSON.stringify(body),
 });
 
+/**
+ * A page or file for the browser: it may load only what this service serves (no CDN, no inline script),
+ * and is never framed. Revalidated on every load so a new deployment shows at once.
+ */
+export const webContent = (body: string, contentType: string): HttpResult => ({
+  statusCode: 200,
+  headers: {
+    'content-type': contentType,
+    'cache-control': 'no-cache',
+    'x-content-type-options': 'nosniff',
+    ...(contentType.startsWith('text/html') && {
+      'content-security-policy':
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+      'referrer-policy': 'no-referrer',
+    }),
+  },
+  body,
+});
+
 /** An RFC 9457 problem response. */
 export const problem = (
   status: number,

@@ -128,6 +128,12 @@ const problem = (description: string, example: Record<string, unknown>, headers:
   },
 });
 
+const text = (description: string, mediaTypes: string[]): Response => ({
+  description,
+  headers: REQUEST_ID,
+  content: Object.fromEntries(mediaTypes.map((type) => [type, { schema: { type: 'string' } }])),
+});
+
 const examples = (schema: z.ZodType): unknown[] => (schema.meta()?.examples as unknown[] | undefined) ?? [];
 
 const ORDER_EXAMPLE = examples(OrderSchema)[0] as Record<string, unknown>;
@@ -271,6 +277,39 @@ const paths = (): OpenApiDocument['paths'] => ({
       },
     },
   },
+  '/docs': {
+    get: {
+      operationId: 'apiReference',
+      tags: ['Documentation'],
+      summary: 'The API reference page',
+      description: 'This document as a readable HTML page.',
+      responses: { '200': text('An HTML page.', ['text/html']), '500': responseRef('InternalError') },
+    },
+  },
+  '/': {
+    get: {
+      operationId: 'dashboard',
+      tags: ['Dashboard'],
+      summary: 'The live dashboard',
+      description: 'An HTML page for operators: status counts, throughput, processing times and an order lookup, refreshed every second from /metrics.',
+      responses: { '200': text('An HTML page.', ['text/html']), '500': responseRef('InternalError') },
+    },
+  },
+  '/assets/{name}': {
+    get: {
+      operationId: 'asset',
+      tags: ['Dashboard'],
+      summary: 'A file of the dashboard or the reference page',
+      parameters: [
+        { name: 'name', in: 'path', required: true, description: 'The file name.', schema: { type: 'string' }, example: 'dashboard.js' },
+      ],
+      responses: {
+        '200': text('The file.', ['text/css', 'text/javascript', 'text/html']),
+        '404': problem('No asset has this name.', { title: 'Not found', status: 404, detail: 'No asset named nope.js' }),
+        '500': responseRef('InternalError'),
+      },
+    },
+  },
 });
 
 let cached: OpenApiDocument | undefined;
@@ -289,7 +328,8 @@ export const openApiDocument = (): OpenApiDocument =>
     tags: [
       { name: 'Orders', description: 'Create orders and follow them.' },
       { name: 'Operations', description: 'Metrics and health, for operators and load balancers.' },
-      { name: 'Documentation', description: 'This document.' },
+      { name: 'Documentation', description: 'This document and its reference page.' },
+      { name: 'Dashboard', description: 'The live dashboard and its files.' },
     ],
     paths: paths(),
     components: {

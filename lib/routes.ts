@@ -7,6 +7,9 @@ export const ROUTES = [
   { method: 'GET', path: '/metrics', handler: 'getMetrics' },
   { method: 'GET', path: '/health', handler: 'health' },
   { method: 'GET', path: '/openapi.json', handler: 'apiDocs' },
+  { method: 'GET', path: '/docs', handler: 'apiDocs' },
+  { method: 'GET', path: '/', handler: 'dashboard' },
+  { method: 'GET', path: '/assets/{name}', handler: 'dashboard' },
 ] as const;
 
 export type Route = (typeof ROUTES)[number];

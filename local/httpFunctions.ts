@@ -2,6 +2,7 @@ import type { HttpHandler } from '../lib/http.ts';
 import type { HandlerName } from '../lib/routes.ts';
 import { handler as apiDocs } from '../functions/apiDocs.ts';
 import { handler as createOrder } from '../functions/createOrder.ts';
+import { handler as dashboard } from '../functions/dashboard.ts';
 import { handler as getMetrics } from '../functions/getMetrics.ts';
 import { handler as getStatus } from '../functions/getStatus.ts';
 import { handler as health } from '../functions/health.ts';
@@ -16,5 +17,6 @@ export const httpFunctions: Record<HandlerName | 'notFound', HttpHandler> = {
   getMetrics,
   health,
   apiDocs,
+  dashboard,
   notFound,
 };

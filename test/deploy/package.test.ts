@@ -1,7 +1,12 @@
 import { execFile } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { unzipSync } from 'fflate';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ASSETS } from '../../lib/assets.ts';
 import { ROUTES } from '../../lib/routes.ts';
 import { createDocumentClient, createStore, tableDefinition } from '../../lib/store.ts';
 
@@ -27,13 +32,46 @@ describe('the staging CloudFormation template', () => {
   it('has every function on nodejs22.x with its own small artifact', async () => {
     const functions = ofType('AWS::Lambda::Function');
     expect(functions.map(([id]) => id).sort()).toEqual(
-      ['ApiDocs', 'CreateOrder', 'GetMetrics', 'GetStatus', 'Health', 'ListOrders', 'NotFound', 'ProcessOrder', 'Sweeper'].map((n) => `${n}LambdaFunction`),
+      ['ApiDocs', 'CreateOrder', 'Dashboard', 'GetMetrics', 'GetStatus', 'Health', 'ListOrders', 'NotFound', 'ProcessOrder', 'Sweeper'].map((n) => `${n}LambdaFunction`),
     );
     for (const [, fn] of functions) {
       expect(fn.Properties.Runtime).toBe('nodejs22.x');
       const name = fn.Properties.Handler.split('/')[1].split('.')[0];
       expect(fn.Properties.Handler).toBe(`functions/${name}.handler`);
       expect((await stat(`.esbuild/${name}.zip`)).size).toBeLessThan(1024 * 1024);
+    }
+  });
+
+  it('serves the dashboard, its files and the reference page from the artifacts alone', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'artifacts-'));
+    try {
+      const invoke = async (name: string, routeKey: string, rawPath: string, pathParameters?: Record<string, string>) => {
+        const folder = join(dir, name);
+        for (const [file, bytes] of Object.entries(unzipSync(await readFile(`.esbuild/${name}.zip`)))) {
+          await mkdir(dirname(join(folder, file)), { recursive: true });
+          await writeFile(join(folder, file), bytes);
+        }
+        const event = { version: '2.0', routeKey, rawPath, rawQueryString: '', headers: {}, pathParameters, isBase64Encoded: false, requestContext: { requestId: 'r', http: { method: 'GET', path: rawPath } } };
+        // A plain Node process with nothing but the unpacked artifact, as Lambda runs it.
+        const script = `const { handler } = await import(${JSON.stringify(pathToFileURL(join(folder, 'functions', `${name}.mjs`)).href)});
+          process.stdout.write(JSON.stringify(await handler(${JSON.stringify(event)})));`;
+        const { stdout } = await run('node', ['--input-type=module', '-e', script], { cwd: dir, env: { ...process.env, LOG_LEVEL: 'ERROR' } });
+        return JSON.parse(stdout) as { statusCode: number; headers: Record<string, string>; body: string };
+      };
+
+      const page = await invoke('dashboard', 'GET /', '/');
+      expect(page).toMatchObject({ statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8' } });
+      expect(page.body).toContain('/assets/dashboard.js');
+      for (const name of Object.keys(ASSETS)) {
+        const asset = await invoke('dashboard', 'GET /assets/{name}', `/assets/${name}`, { name });
+        expect(asset.statusCode).toBe(200);
+        expect(asset.body).toBe(await readFile(join('lib', 'web', name), 'utf8'));
+      }
+      const docs = await invoke('apiDocs', 'GET /docs', '/docs');
+      expect(docs).toMatchObject({ statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8' } });
+      expect(docs.body).toContain('<code>/orders/{order_id}/status</code>');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

@@ -573,6 +573,50 @@ export function describeContract(name: string, start: () => Promise<ServiceUnder
       });
     });
 
+    describe('the web pages', () => {
+      const expectPage = (answer: Awaited<ReturnType<typeof request>>, type: RegExp) => {
+        expect(answer.status).toBe(200);
+        expect(answer.headers.get('content-type')).toMatch(type);
+        expect(answer.headers.get('x-content-type-options')).toBe('nosniff');
+      };
+
+      it('serves the dashboard at / with a policy that only allows its own files', async () => {
+        const answer = await request('/');
+        expectPage(answer, /^text\/html\b/);
+        expect(answer.headers.get('content-security-policy')).toMatch(/default-src 'self'/);
+        expect(answer.text).toContain('<script type="module" src="/assets/dashboard.js"></script>');
+        // Offline-ready: nothing is loaded from another origin.
+        expect(answer.text).not.toMatch(/(src|href)="(https?:)?\/\//);
+      });
+
+      it.each([
+        ['app.css', /^text\/css\b/],
+        ['dashboard.js', /^text\/javascript\b/],
+      ])('serves /assets/%s', async (name, type) => {
+        const answer = await request(`/assets/${name}`);
+        expectPage(answer, type);
+        expect(answer.text.length).toBeGreaterThan(500);
+      });
+
+      it('answers an unknown asset with 404', async () => {
+        const problem = expectProblem(await request('/assets/nope.js'), 404);
+        expect(problem).toEqual({ type: 'about:blank', title: expect.any(String), status: 404, detail: expect.any(String) });
+      });
+
+      it('serves the API reference at /docs, generated from the OpenAPI document', async () => {
+        const [answer, document] = await Promise.all([request('/docs'), getJson('/openapi.json')]);
+        expectPage(answer, /^text\/html\b/);
+        const paths = document.body.paths as Record<string, Record<string, { summary: string }>>;
+        for (const [path, operations] of Object.entries(paths)) {
+          for (const [method, operation] of Object.entries(operations)) {
+            expect(answer.text).toContain(`${method.toUpperCase()}</span><code>${path}</code>`);
+            expect(answer.text).toContain(operation.summary.replaceAll("'", '&#39;'));
+          }
+        }
+        expect(answer.text).not.toMatch(/(src|href)="(https?:)?\/\//);
+      });
+    });
+
     describe('routing', () => {
       it.each([
         ['DELETE', '/orders', 'POST'],
@@ -580,6 +624,8 @@ export function describeContract(name: string, start: () => Promise<ServiceUnder
         ['DELETE', '/orders/ORD001/status', 'GET'],
         ['POST', '/metrics', 'GET'],
         ['POST', '/health', 'GET'],
+        ['POST', '/', 'GET'],
+        ['DELETE', '/openapi.json', 'GET'],
       ])('answers %s %s with 405 and an Allow header naming %s', async (method, path, allowed) => {
         const answer = await request(path, { method });
 
@@ -594,7 +640,8 @@ export function describeContract(name: string, start: () => Promise<ServiceUnder
         ['GET', '/nowhere'],
         ['POST', '/nowhere'],
         ['GET', '/orders/ORD001/items'],
-        ['GET', '/'],
+        ['GET', '/assets'],
+        ['GET', '/docs/extra'],
       ])('answers %s %s, an unknown path, with 404', async (method, path) => {
         const answer = await request(path, { method });
 

@@ -16,6 +16,9 @@ describe('matchRoute', () => {
     ['GET', '/metrics', route('GET', '/metrics')],
     ['GET', '/health', route('GET', '/health')],
     ['GET', '/openapi.json', route('GET', '/openapi.json')],
+    ['GET', '/docs', route('GET', '/docs')],
+    ['GET', '/', route('GET', '/')],
+    ['GET', '/assets/app.css', route('GET', '/assets/{name}', { name: 'app.css' })],
   ])('matches %s %s', (method, path, match) => {
     expect(matchRoute(method, path)).toEqual(match);
   });
@@ -23,7 +26,7 @@ describe('matchRoute', () => {
   it('serves each route with the handler it names', () => {
     expect(
       ROUTES.map((r) => {
-        const match = matchRoute(r.method, r.path.replace('{order_id}', 'ORD001'));
+        const match = matchRoute(r.method, r.path.replace('{order_id}', 'ORD001').replace('{name}', 'app.css'));
         return match.kind === 'route' ? `${r.method} ${r.path} -> ${match.route.handler}` : match.kind;
       }),
     ).toEqual([
@@ -34,6 +37,9 @@ describe('matchRoute', () => {
       'GET /metrics -> getMetrics',
       'GET /health -> health',
       'GET /openapi.json -> apiDocs',
+      'GET /docs -> apiDocs',
+      'GET / -> dashboard',
+      'GET /assets/{name} -> dashboard',
     ]);
   });
 
@@ -92,6 +98,7 @@ describe('matchRoute', () => {
       ['POST', '/metrics', ['GET']],
       ['POST', '/health', ['GET']],
       ['get', '/health', ['GET']],
+      ['POST', '/', ['GET']],
     ])('answers %s %s with the allowed methods', (method, path, allowed) => {
       expect(matchRoute(method, path)).toEqual({ kind: 'wrong-method', allowed });
     });
@@ -99,7 +106,6 @@ describe('matchRoute', () => {
 
   describe('unknown paths', () => {
     it.each([
-      ['the root', '/'],
       ['an empty path', ''],
       ['an unknown path', '/nope'],
       ['an unknown path under a known one', '/orders/ORD001/items'],

@@ -1,0 +1,264 @@
+import { access, mkdir } from 'node:fs/promises';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Metrics } from '../../lib/metrics.ts';
+import { dynamodbEndpoint, pollUntil, startService, uniqueTable, validOrder, type RunningService } from '../support.ts';
+
+// The dashboard and the reference page in a real browser (Debian's chromium, driven by playwright-core)
+// against the standalone service: what they show must be what the API says.
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = 'test-artifacts';
+const USER = 'DASH-USER';
+const ORDERS = 60;
+/** The dashboard's own rate window: orders per second over the samples of the last 10 s. */
+const RATE_WINDOW_MS = 10_000;
+
+let service: RunningService;
+let browser: Browser;
+let page: Page;
+/** Every /metrics body the page received, in order. */
+const samples: Metrics[] = [];
+const foreignRequests: string[] = [];
+const pageErrors: string[] = [];
+const created: string[] = [];
+
+const api = async <T>(path: string): Promise<T> => {
+  const response = await fetch(`${service.url}${path}`);
+  expect(response.status).toBe(200);
+  return (await response.json()) as T;
+};
+
+interface Shown {
+  metrics: Record<string, { text: string; value: string }>;
+  rates: Record<string, { text: string; value: string }>;
+  /** The orders in each bar of the histogram. */
+  bars: number[];
+  /** Lines drawn in the throughput chart. */
+  lines: number;
+}
+
+/** What the dashboard shows, read in one go once it has drawn the /metrics body generated at `generatedAt`. */
+const shownFor = async (generatedAt: string): Promise<Shown> => {
+  const handle = await page.waitForFunction(
+    (at) => {
+      // Runs in the page (this project type-checks without the DOM library).
+      const { document } = globalThis as any;
+      if (document.body.dataset.generatedAt !== at) return false;
+      const read = (selector: string) =>
+        Object.fromEntries(
+          [...document.querySelectorAll(selector)].map((element: any) => [
+            element.dataset.metric ?? element.dataset.rate,
+            { text: element.textContent ?? '', value: element.dataset.value ?? '' },
+          ]),
+        );
+      const bars = [...document.querySelectorAll('#histogram rect.bar')].map((bar: any) => Number(bar.getAttribute('data-count')));
+      return { metrics: read('[data-metric]'), rates: read('[data-rate]'), bars, lines: document.querySelectorAll('#throughput polyline').length };
+    },
+    generatedAt,
+    { timeout: 10_000 },
+  );
+  return (await handle.jsonValue()) as Shown;
+};
+
+const pick = (metrics: Metrics, path: string): unknown => path.split('.').reduce<any>((node, key) => node?.[key], metrics);
+
+/** The number a card shows, as text: `1,203.4 ms` -> 1203.4; `–` -> null. */
+const parseShown = (text: string): number | null => (text === '–' ? null : Number(text.replace(/[^\d.-]/g, '')));
+
+/** Every number of `metrics` the dashboard shows, and the value it shows for each. */
+const expectShown = (shown: Shown, metrics: Metrics) => {
+  const names = Object.keys(shown.metrics);
+  expect(names.sort()).toEqual(
+    [
+      'total_orders',
+      'status_counts.PENDING',
+      'status_counts.PROCESSING',
+      'status_counts.COMPLETED',
+      'status_counts.FAILED',
+      'average_processing_time_ms',
+      'average_turnaround_time_ms',
+      'processing_time_ms.p50',
+      'processing_time_ms.p95',
+      'processing_time_ms.p99',
+    ].sort(),
+  );
+  for (const name of names) {
+    const expected = pick(metrics, name) as number | null;
+    expect(parseShown(shown.metrics[name]!.text), name).toBe(expected === null ? null : Math.round(expected * 10) / 10);
+    expect(shown.metrics[name]!.value, name).toBe(expected === null ? '' : String(expected));
+  }
+  // The chart re-bins the histogram: every completed order is in exactly one bar.
+  expect(shown.bars.reduce((sum, count) => sum + count, 0)).toBe(metrics.processing_time_histogram.reduce((sum, b) => sum + b.count, 0));
+};
+
+/** The rate the dashboard should show at sample `index`: the same definition, from the samples the page saw. */
+const expectedRate = (index: number, field: 'total_orders' | 'total_orders_processed'): number | null => {
+  const last = samples[index]!;
+  const at = (sample: Metrics) => Date.parse(sample.generated_at);
+  const first = samples.slice(0, index + 1).find((sample) => at(sample) >= at(last) - RATE_WINDOW_MS);
+  if (!first || first === last) return null;
+  return (last[field] - first[field]) / ((at(last) - at(first)) / 1_000);
+};
+
+beforeAll(async () => {
+  await access(CHROMIUM).catch(() => {
+    throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (bash .ci/run does it)`);
+  });
+  await mkdir(ARTIFACTS, { recursive: true });
+  service = await startService(
+    'start:standalone',
+    {
+      PORT: '0',
+      DYNAMODB_ENDPOINT: dynamodbEndpoint(),
+      TABLE_NAME: uniqueTable('dashboard'),
+      // Slow enough that the queue is visibly deep for a few seconds.
+      PROCESSING_MIN_MS: '200',
+      PROCESSING_MAX_MS: '900',
+      PROCESSING_CONCURRENCY: '6',
+    },
+    { timeoutMs: 90_000 },
+  );
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  const origin = new URL(service.url).origin;
+  page.on('request', (request) => {
+    if (!request.url().startsWith(origin) && !request.url().startsWith('data:')) foreignRequests.push(request.url());
+  });
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  page.on('response', async (response) => {
+    if (new URL(response.url()).pathname === '/metrics' && response.status() === 200) samples.push((await response.json()) as Metrics);
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await service?.stop();
+}, 60_000);
+
+describe('the dashboard at /', () => {
+  it('shows exactly what /metrics says while orders are queued and processed', async () => {
+    await page.goto(`${service.url}/`);
+    await page.waitForFunction(() => (globalThis as any).document.body.dataset.generatedAt !== undefined);
+    // A few samples before the burst, so the rates have a baseline.
+    await pollUntil(() => (samples.length >= 3 ? true : undefined), { what: 'three samples' });
+
+    const answers = await Promise.all(
+      Array.from({ length: ORDERS }, async (_, i) => {
+        const response = await fetch(`${service.url}/orders`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(validOrder({ user_id: USER, total_amount: i })),
+        });
+        return (await response.json()) as { order_id: string };
+      }),
+    );
+    created.push(...answers.map((answer) => answer.order_id));
+
+    // A sample taken while the queue was deep, and what the page drew from it.
+    const busy = await pollUntil(() => samples.find((sample) => sample.status_counts.PENDING > 0 && sample.total_orders === ORDERS), {
+      timeoutMs: 20_000,
+      what: 'a sample with PENDING orders',
+    });
+    const shown = await shownFor(busy.generated_at);
+    expectShown(shown, busy);
+    const index = samples.indexOf(busy);
+    for (const [name, field] of [
+      ['created', 'total_orders'],
+      ['completed', 'total_orders_processed'],
+    ] as const) {
+      const rate = expectedRate(index, field);
+      expect(rate, name).not.toBeNull();
+      expect(Number(shown.rates[name]!.value), name).toBeCloseTo(rate!, 6);
+      expect(parseShown(shown.rates[name]!.text), name).toBe(Math.round(rate! * 10) / 10);
+    }
+    expect(Number(shown.rates.created!.value)).toBeGreaterThan(0);
+    expect(shown.lines).toBe(2);
+    await page.screenshot({ path: `${ARTIFACTS}/dashboard-busy.png`, fullPage: true });
+  });
+
+  it('shows the final counts, averages, percentiles and histogram once every order has completed', async () => {
+    await pollUntil(async () => ((await api<Metrics>('/metrics')).total_orders_processed === ORDERS ? true : undefined), {
+      timeoutMs: 60_000,
+      what: `${ORDERS} orders to complete`,
+    });
+    const metrics = await api<Metrics>('/metrics');
+    const latest = await pollUntil(() => {
+      const sample = samples.at(-1);
+      return sample && sample.total_orders_processed === ORDERS ? sample : undefined;
+    }, { what: 'the page to read the final metrics' });
+
+    const shown = await shownFor(latest.generated_at);
+    expectShown(shown, metrics);
+    expect(shown.metrics['status_counts.COMPLETED']!.text).toBe(String(ORDERS));
+    expect(shown.metrics['status_counts.PENDING']!.text).toBe('0');
+    expect(shown.bars.reduce((sum, count) => sum + count, 0)).toBe(ORDERS);
+  });
+
+  it('looks an order up by id, and says when there is none', async () => {
+    await page.fill('#order-id', 'NO-SUCH-ORDER');
+    await page.click('#lookup button[type=submit]');
+    await page.waitForSelector('#lookup-result .error');
+    expect(await page.textContent('#lookup-result')).toBe('No order has the id NO-SUCH-ORDER');
+
+    const orderId = created[0]!;
+    const order = await api<Record<string, unknown>>(`/orders/${orderId}`);
+    await page.fill('#order-id', orderId);
+    await page.click('#lookup button[type=submit]');
+    await page.waitForSelector('#lookup-result dd[data-field="Order id"]');
+    const fields = await page.$$eval('#lookup-result dd', (details) =>
+      Object.fromEntries(details.map((detail: any) => [detail.dataset.field, detail.textContent])),
+    );
+    expect(fields).toMatchObject({
+      'Order id': orderId,
+      Status: 'COMPLETED',
+      User: USER,
+      Attempts: '1',
+      Created: order.created_at,
+      Started: order.started_at,
+      Completed: order.completed_at,
+      'Processing time': `${order.processing_ms} ms`,
+    });
+  });
+
+  it("lists a user's orders newest first through GET /orders, ten at a time", async () => {
+    const first = await api<{ items: { order_id: string }[]; next_cursor: string | null }>(`/orders?user_id=${USER}&limit=10`);
+
+    await page.fill('#user-id', USER);
+    await page.click('#user-orders button[type=submit]');
+    await page.waitForSelector('#user-result table');
+    const ids = await page.$$eval('#user-result td:first-child a', (links) => links.map((link) => link.textContent));
+    expect(ids).toEqual(first.items.map((order) => order.order_id));
+    expect(await page.isVisible('#user-result button')).toBe(true);
+    await page.screenshot({ path: `${ARTIFACTS}/dashboard.png`, fullPage: true });
+  });
+
+  it('loads nothing from another origin and raises no script error', () => {
+    expect(foreignRequests).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+});
+
+describe('the API reference at /docs', () => {
+  it('lists every operation of the OpenAPI document, each linked to its section', async () => {
+    const document = await api<{ paths: Record<string, Record<string, { operationId: string }>> }>('/openapi.json');
+    await page.goto(`${service.url}/docs`);
+
+    for (const [path, operations] of Object.entries(document.paths)) {
+      for (const [method, { operationId }] of Object.entries(operations)) {
+        const link = page.locator(`.docs > nav a[href="#op-${operationId}"]`);
+        expect(await link.textContent()).toBe(`${method.toUpperCase()} ${path}`);
+        expect(await page.locator(`#op-${operationId} h3 code`).textContent()).toBe(path);
+      }
+    }
+    await page.click('.docs > nav a[href="#op-listOrders"]');
+    expect(await page.isVisible('#op-listOrders')).toBe(true);
+    await page.screenshot({ path: `${ARTIFACTS}/docs.png` });
+    expect(foreignRequests).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+});
