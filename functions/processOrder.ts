@@ -14,6 +14,12 @@ const recordHandler = async (record: SQSRecord): Promise<void> => {
   await getServices().processor.process(parseOrderMessage(record.body));
 };
 
-/** The SQS consumer: a failing record is reported alone in batchItemFailures, the rest complete. */
-export const handler = (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
-  processPartialResponse(event, recordHandler, processor, { context, throwOnFullBatchFailure: false });
+/**
+ * The SQS consumer: a failing record is reported alone in batchItemFailures, the rest complete. Each log
+ * line of the invocation carries its request id and cold start (Lambda runs one invocation at a time per
+ * environment, so the context can sit on the shared logger).
+ */
+export const handler = (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+  getServices().logger.addContext(context);
+  return processPartialResponse(event, recordHandler, processor, { context, throwOnFullBatchFailure: false });
+};

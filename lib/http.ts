@@ -133,9 +133,18 @@ export const readJsonBody = (event: APIGatewayProxyEventV2): unknown => {
   }
 };
 
+let coldStart = true;
+
+/** True for the first request this process (in the cloud: this Lambda execution environment) serves. */
+const takeColdStart = (): boolean => {
+  const first = coldStart;
+  coldStart = false;
+  return first;
+};
+
 /**
  * Wraps a handler: maps any error to its response, adds the request id header, and logs one line per
- * request (method, path, status, duration) without headers or body.
+ * request (request id, cold start, method, path, status, duration) without headers, query or body.
  */
 export const httpHandler =
   (logger: () => Logger, handle: HttpHandler): HttpHandler =>
@@ -152,6 +161,7 @@ export const httpHandler =
     result.headers = { ...result.headers, 'x-request-id': requestId };
     logger().info('request', {
       request_id: requestId,
+      cold_start: takeColdStart(),
       method: event.requestContext?.http?.method,
       path: event.rawPath,
       status: result.statusCode,

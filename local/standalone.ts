@@ -56,7 +56,12 @@ async function main(): Promise<void> {
   const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
   logger.info('listening', { url, dynamodb_endpoint: backend.endpoint, table: config.TABLE_NAME });
   const where = backend.dynamodb ? `DynamoDB Local at ${backend.endpoint}, data in ${config.DATA_DIR}` : `DynamoDB at ${backend.endpoint}`;
-  process.stdout.write(`Order service listening on ${url} (${where})\n`);
+  process.stdout.write(
+    `Order service listening on ${url} (${where})\n` +
+      `  API        ${url}/orders\n` +
+      `  Dashboard  ${url}/\n` +
+      `  API docs   ${url}/docs (OpenAPI document: ${url}/openapi.json)\n`,
+  );
 }
 
 main().catch((error: unknown) => {
