@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { OrderProcessor } from './processing.ts';
 import type { MemoryQueue } from './queue/memoryQueue.ts';
@@ -26,6 +27,8 @@ export class Consumer {
   }
 
   start(): void {
+    // Each delivery under way listens for the one shutdown signal: more than node's default of 10 is no leak.
+    setMaxListeners(this.concurrency + 1, this.abort.signal);
     this.workers = Array.from({ length: this.concurrency }, () => this.work());
   }
 

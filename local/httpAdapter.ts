@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { STATUS_CODES, maxHeaderSize, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { problem, type HttpHandler, type HttpResult } from '../lib/http.ts';
@@ -169,9 +170,63 @@ export const createRequestListener = (
           dropRestOfBody(req);
           return;
         }
+        // The connection closed before the body arrived (the client left, or sent what the parser refused and
+        // was answered 400): no one to answer, and no fault of ours.
+        if (req.destroyed && !res.headersSent) {
+          logger.info('request abandoned before its body arrived', { request_id: requestId, error: (error as Error).message });
+          return;
+        }
         logger.error('request failed in the HTTP adapter', { request_id: requestId, error: error as Error });
         if (!res.headersSent) send(res, problem(500, 'Internal error', 'Something went wrong on our side.', { requestId }), true);
         else res.destroy();
       });
   };
+};
+
+/** Writes a problem answer straight to a connection node:http holds no response for, then closes it. */
+const answerOnSocket = (socket: Duplex, result: HttpResult): void => {
+  const body = Buffer.from(result.body ?? '', 'utf8');
+  const headers = { ...result.headers, 'x-request-id': randomUUID(), 'content-length': body.length, connection: 'close' };
+  const head = `HTTP/1.1 ${result.statusCode} ${STATUS_CODES[result.statusCode] ?? ''}\r\n${Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('')}\r\n`;
+  socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]), () => socket.destroy());
+};
+
+/**
+ * Answers what node:http refuses before any handler runs with problem JSON, like every other answer,
+ * instead of a bare status line: a request it cannot parse (unknown method, characters a URL or header
+ * may not hold) with 400, a request line and headers beyond its limit with 431, an Expect header other
+ * than 100-continue with 417. CONNECT (this is no proxy) gets 405 or 404 as any other method would,
+ * instead of a closed connection.
+ */
+export const answerRefusedRequests = (server: Server): void => {
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;
+    if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) return void socket.destroy();
+    const answer =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? problem(431, 'Request header fields too large', `The request line and headers must be at most ${maxHeaderSize} bytes`)
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? problem(408, 'Request timeout', 'The request did not arrive in time')
+          : problem(400, 'Bad request', 'The request is not valid HTTP/1.1');
+    answerOnSocket(socket, answer);
+  });
+  // node:http itself would answer 417 with an empty body.
+  server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
+    const answer = problem(417, 'Expectation failed', 'The only expectation understood is Expect: 100-continue', {
+      headers: { 'x-request-id': randomUUID() },
+    });
+    send(res, answer, true);
+  });
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    const target = req.url ?? '';
+    const match = matchRoute('CONNECT', target.split('?')[0] ?? '');
+    answerOnSocket(
+      socket,
+      match.kind === 'wrong-method'
+        ? problem(405, 'Method not allowed', `CONNECT is not allowed on ${target}`, { headers: { allow: match.allowed.join(', ') } })
+        : problem(404, 'Not found', `No resource at ${target}`),
+    );
+  });
 };

@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { shutdownGraceMs, startLocalBackend, StartupError, type LocalBackend } from './backend.ts';
 import { DynamoDBLocalError } from './dynamodbLocal.ts';
-import { createRequestListener } from './httpAdapter.ts';
+import { answerRefusedRequests, createRequestListener } from './httpAdapter.ts';
 import { httpFunctions } from './httpFunctions.ts';
 
 const listen = (server: Server, port: number, host: string): Promise<void> =>
@@ -45,6 +45,7 @@ async function main(): Promise<void> {
   backend = await startLocalBackend(config, 'dynamodb');
   try {
     server.on('request', createRequestListener(httpFunctions, { logger, closing: () => closing }));
+    answerRefusedRequests(server);
     await listen(server, config.PORT, config.HOST);
     await backend.startWorkers();
   } catch (error) {
