@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { countByStatus, dynamodbEndpoint, pollUntil, scanOrders, testServices, uniqueTable, validOrder } from '../support.ts';
+import { expectEachTransitionOnce, expectMetricsEqualScan, getMetrics, postAll, standaloneSpawner, tally, terminate } from './harness.ts';
+
+const ORDERS = 24;
+const LEASE_MS = 6_000;
+const start = standaloneSpawner();
+
+describe('SIGTERM while orders are being processed', () => {
+  it(
+    'exits 0 within a lease, leaving unfinished work due at once, and a restart completes every order once',
+    async () => {
+      const table = uniqueTable('shutdown');
+      const { store } = await testServices({ TABLE_NAME: table });
+      const env = {
+        DYNAMODB_ENDPOINT: dynamodbEndpoint(),
+        TABLE_NAME: table,
+        LEASE_MS: String(LEASE_MS),
+        // Work longer than the shutdown grace (half a lease, 3 s), so what is under way is cut off and released.
+        PROCESSING_MIN_MS: '3500',
+        PROCESSING_MAX_MS: '5500',
+        PROCESSING_CONCURRENCY: '8',
+        SWEEP_INTERVAL_MS: '300',
+      };
+      const first = await start(env);
+      const orders = Array.from({ length: ORDERS }, (_, i) => validOrder({ order_id: `shutdown-${i}` }));
+      expect(tally(await postAll(first.url, orders, { concurrency: 20 }))).toEqual({ 201: ORDERS });
+      const before = await pollUntil(
+        async () => {
+          const { status_counts: counts } = await getMetrics(first.url);
+          return counts.PROCESSING === 8 ? counts : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 50, what: '8 orders PROCESSING' },
+      );
+
+      const { code, ms } = await terminate(first, 3 * LEASE_MS);
+      const stoppedAt = Date.now();
+      expect(code).toBe(0);
+      expect(ms).toBeLessThan(LEASE_MS);
+      expect(first.output()).not.toMatch(/"level":"ERROR"|unhandled|Error:/);
+
+      // Work cut off by the stop was released: due now, not when its lease would have run out.
+      const left = await scanOrders(store);
+      const atStop = countByStatus(left);
+      const processing = left.filter((order) => order.status === 'PROCESSING');
+      expect(processing.length).toBeGreaterThan(0);
+      expect(processing.filter((order) => order.due_at! > stoppedAt).map((order) => order.order_id)).toEqual([]);
+      expect(atStop.FAILED).toBe(0);
+
+      const second = await start(env);
+      const restartedAt = performance.now();
+      await pollUntil(
+        async () => ((await getMetrics(second.url)).status_counts.COMPLETED === ORDERS ? true : undefined),
+        { timeoutMs: 120_000, intervalMs: 250, what: `all ${ORDERS} orders to complete after the restart` },
+      );
+      const completedMs = Math.round(performance.now() - restartedAt);
+      const scanned = await expectMetricsEqualScan(second.url, store, 'after the restart');
+      expect(countByStatus(scanned)).toEqual({ PENDING: 0, PROCESSING: 0, COMPLETED: ORDERS, FAILED: 0 });
+      expectEachTransitionOnce(scanned, 'after the restart');
+      // A released order is claimed again by the restarted service: a second attempt, not a lost one.
+      for (const order of processing) {
+        expect(scanned.find((done) => done.order_id === order.order_id)?.attempts).toBe(order.attempts + 1);
+      }
+
+      console.log(
+        `[shutdown] SIGTERM with ${JSON.stringify(before)}: exit code ${code} after ${ms} ms (LEASE_MS ${LEASE_MS}); ` +
+          `left in the store ${JSON.stringify(atStop)}, ${processing.length} PROCESSING released; ` +
+          `all ${ORDERS} COMPLETED ${completedMs} ms after the restart`,
+      );
+      await second.stop('SIGKILL');
+    },
+    240_000,
+  );
+});
