@@ -64,3 +64,25 @@ export const presentedKey = (headers: Record<string, string | undefined>): strin
   const bearer = authorization && /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
   return bearer || apiKey?.trim() || undefined;
 };
+
+/** Why a request may not go on: no usable key (401) or a key without the scope (403). */
+export type Denial = { status: 401; reason: string } | { status: 403; reason: string };
+
+/**
+ * Checks a request's key against the scope its route needs. With no keys configured auth is off
+ * (the local runtimes allow that on loopback only), unless `required` (the cloud, which fails closed).
+ */
+export const authorize = (
+  keys: readonly ApiKey[],
+  required: boolean,
+  scope: Scope | null,
+  headers: Record<string, string | undefined>,
+): Denial | undefined => {
+  if (scope === null || (keys.length === 0 && !required)) return undefined;
+  const presented = presentedKey(headers);
+  if (!presented) return { status: 401, reason: 'Send an API key as Authorization: Bearer <key> (or x-api-key)' };
+  const key = findKey(keys, presented);
+  if (!key) return { status: 401, reason: 'The API key is not valid' };
+  if (!key.scopes.has(scope)) return { status: 403, reason: `The API key "${key.name}" lacks the ${scope} scope` };
+  return undefined;
+};

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseApiKeys } from './auth.ts';
 
 const int = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
@@ -34,6 +35,18 @@ const EnvSchema = z
       .pipe(z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT', 'CRITICAL']))
       .default('INFO'),
     SERVICE_NAME: z.string().min(1).default('order-processing'),
+    // API keys as name:scope1+scope2:sha256hex entries (npm run key:new makes one); none means auth is off.
+    API_KEYS: z
+      .string()
+      .default('')
+      .transform((text, ctx) => {
+        try {
+          return parseApiKeys(text);
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: (error as Error).message });
+          return z.NEVER;
+        }
+      }),
   })
   .refine((env) => env.PROCESSING_MIN_MS <= env.PROCESSING_MAX_MS, {
     message: 'must not be above PROCESSING_MAX_MS',

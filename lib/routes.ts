@@ -1,18 +1,28 @@
-/** The HTTP API: each route and the function that serves it (serverless.yml declares the same). */
+import type { Scope } from './auth.ts';
+
+/**
+ * The HTTP API: each route, the function that serves it (serverless.yml declares the same), and the
+ * scope an API key needs for it (null: public). The API description and the pages hold no order data:
+ * the data the dashboard shows comes from the API, with the key the person enters.
+ */
 export const ROUTES = [
-  { method: 'POST', path: '/orders', handler: 'createOrder' },
-  { method: 'GET', path: '/orders', handler: 'listOrders' },
-  { method: 'GET', path: '/orders/{order_id}', handler: 'getStatus' },
-  { method: 'GET', path: '/orders/{order_id}/status', handler: 'getStatus' },
-  { method: 'GET', path: '/metrics', handler: 'getMetrics' },
-  { method: 'GET', path: '/health', handler: 'health' },
-  { method: 'GET', path: '/openapi.json', handler: 'apiDocs' },
-  { method: 'GET', path: '/docs', handler: 'apiDocs' },
-  { method: 'GET', path: '/', handler: 'dashboard' },
-  { method: 'GET', path: '/assets/{name}', handler: 'dashboard' },
-] as const;
+  { method: 'POST', path: '/orders', handler: 'createOrder', scope: 'orders:write' },
+  { method: 'GET', path: '/orders', handler: 'listOrders', scope: 'orders:read' },
+  { method: 'GET', path: '/orders/{order_id}', handler: 'getStatus', scope: 'orders:read' },
+  { method: 'GET', path: '/orders/{order_id}/status', handler: 'getStatus', scope: 'orders:read' },
+  { method: 'GET', path: '/metrics', handler: 'getMetrics', scope: 'metrics:read' },
+  { method: 'GET', path: '/health', handler: 'health', scope: null },
+  { method: 'GET', path: '/openapi.json', handler: 'apiDocs', scope: null },
+  { method: 'GET', path: '/docs', handler: 'apiDocs', scope: null },
+  { method: 'GET', path: '/', handler: 'dashboard', scope: null },
+  { method: 'GET', path: '/assets/{name}', handler: 'dashboard', scope: null },
+] as const satisfies readonly { method: string; path: string; handler: string; scope: Scope | null }[];
 
 export type Route = (typeof ROUTES)[number];
+
+/** The scope a route key (`GET /orders/{order_id}`) needs; null when public or unknown (a 404 or 405). */
+export const scopeOf = (routeKey: string): Scope | null =>
+  ROUTES.find((route) => `${route.method} ${route.path}` === routeKey)?.scope ?? null;
 export type HandlerName = Route['handler'];
 
 export type RouteMatch =

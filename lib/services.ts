@@ -1,7 +1,9 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { loadConfig, type Config } from './config.ts';
-import { httpHandler, type HttpHandler } from './http.ts';
+import { authorize } from './auth.ts';
+import { HttpError, httpHandler, type HttpHandler } from './http.ts';
+import { scopeOf } from './routes.ts';
 import { createLogger } from './logger.ts';
 import { OrderService } from './orderService.ts';
 import { OrderRepository } from './orders.ts';
@@ -75,5 +77,20 @@ export const installServices = (services: Services | undefined): void => {
   (globalThis as Slot)[SLOT] = services;
 };
 
-/** Wraps an HTTP function: errors mapped in one place, one log line per request. */
-export const httpFunction = (handle: HttpHandler): HttpHandler => httpHandler(() => getServices().logger, handle);
+/** In Lambda auth is never off: without keys every protected route answers 401 (it fails closed). */
+const inLambda = (): boolean => Boolean(process.env.AWS_LAMBDA_FUNCTION_NAME) && !process.env.IS_OFFLINE;
+
+/**
+ * Wraps an HTTP function: the route's scope checked against the request's API key, errors mapped in one
+ * place, one log line per request.
+ */
+export const httpFunction = (handle: HttpHandler): HttpHandler =>
+  httpHandler(
+    () => getServices().logger,
+    async (event, context) => {
+      const denial = authorize(getServices().config.API_KEYS, inLambda(), scopeOf(event.routeKey), event.headers ?? {});
+      if (denial?.status === 401) throw new HttpError(401, 'Unauthorized', denial.reason, { 'www-authenticate': 'Bearer' });
+      if (denial) throw new HttpError(403, 'Forbidden', denial.reason);
+      return handle(event, context);
+    },
+  );

@@ -16,7 +16,12 @@ describe('docker-compose.yml', () => {
     });
     expect(compose.services.app).toMatchObject({
       command: ['sh', '-c', 'npm ci && npm run start:standalone'],
-      environment: { DYNAMODB_ENDPOINT: 'http://dynamodb:8000', HOST: '0.0.0.0', PORT: '3000' },
+      environment: {
+        DYNAMODB_ENDPOINT: 'http://dynamodb:8000',
+        HOST: '0.0.0.0',
+        PORT: '3000',
+        API_KEYS: '${API_KEYS:?set API_KEYS first (npm run key:new)}',
+      },
       ports: ['3000:3000'],
       depends_on: ['dynamodb'],
     });

@@ -1,5 +1,11 @@
-import { describe, expect, it } from 'vitest';
-import { ApiKeysError, findKey, hashKey, parseApiKeys, presentedKey } from '../../lib/auth.ts';
+import { timingSafeEqual } from 'node:crypto';
+import { describe, expect, it, vi } from 'vitest';
+import { ApiKeysError, authorize, findKey, hashKey, parseApiKeys, presentedKey } from '../../lib/auth.ts';
+
+vi.mock('node:crypto', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:crypto')>();
+  return { ...actual, timingSafeEqual: vi.fn(actual.timingSafeEqual) };
+});
 
 const hex = (key: string) => hashKey(key).toString('hex');
 
@@ -36,6 +42,12 @@ describe('findKey', () => {
     expect(findKey(keys, 'secret-one')?.name).toBe('shop1');
   });
 
+  it('compares against every configured key in constant time, even after a match', () => {
+    vi.mocked(timingSafeEqual).mockClear();
+    findKey(keys, 'secret-one');
+    expect(timingSafeEqual).toHaveBeenCalledTimes(keys.length);
+  });
+
   it('finds nothing for a wrong or partial secret', () => {
     expect(findKey(keys, 'secret-on')).toBeUndefined();
     expect(findKey(keys, '')).toBeUndefined();
@@ -56,5 +68,31 @@ describe('presentedKey', () => {
   it('finds none without either header', () => {
     expect(presentedKey({ accept: '*/*' })).toBeUndefined();
     expect(presentedKey({ authorization: 'Bearer ' })).toBeUndefined();
+  });
+});
+
+describe('authorize', () => {
+  const keys = parseApiKeys(`writer:orders:write:${hex('w')},reader:orders:read:${hex('r')}`);
+
+  it('lets a key with the scope through', () => {
+    expect(authorize(keys, false, 'orders:write', { authorization: 'Bearer w' })).toBeUndefined();
+  });
+
+  it('answers 401 without a key or with an unknown one, and 403 for a key without the scope', () => {
+    expect(authorize(keys, false, 'orders:write', {})?.status).toBe(401);
+    expect(authorize(keys, false, 'orders:write', { authorization: 'Bearer nope' })).toEqual({ status: 401, reason: 'The API key is not valid' });
+    expect(authorize(keys, false, 'orders:write', { 'x-api-key': 'r' })).toEqual({
+      status: 403,
+      reason: 'The API key "reader" lacks the orders:write scope',
+    });
+  });
+
+  it('leaves public routes open', () => {
+    expect(authorize(keys, true, null, {})).toBeUndefined();
+  });
+
+  it('is off without keys, unless required, where it fails closed', () => {
+    expect(authorize([], false, 'metrics:read', {})).toBeUndefined();
+    expect(authorize([], true, 'metrics:read', { authorization: 'Bearer anything' })?.status).toBe(401);
   });
 });
