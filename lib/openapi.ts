@@ -136,16 +136,9 @@ const text = (description: string, mediaTypes: string[]): Response => ({
 
 const examples = (schema: z.ZodType): unknown[] => (schema.meta()?.examples as unknown[] | undefined) ?? [];
 
-const ORDER_EXAMPLE = examples(OrderSchema)[0] as Record<string, unknown>;
-const PENDING_EXAMPLE = {
-  order_id: 'ORD001',
-  user_id: 'USER001',
-  item_ids: [1, 2, 3],
-  total_amount: 99.99,
-  status: 'PENDING',
-  attempts: 0,
-  created_at: '2026-11-25T10:00:00.000Z',
-};
+const ORDER_EXAMPLE = examples(OrderSchema)[0] as z.output<typeof OrderSchema>;
+/** The same order as it is answered to its create: not started yet. */
+const { started_at, completed_at, processing_ms, ...PENDING_EXAMPLE } = { ...ORDER_EXAMPLE, status: 'PENDING', attempts: 0 };
 
 const ORDER_NOT_FOUND = problem('No order has this id.', { title: 'Order not found', status: 404, detail: 'No order has the id NOPE' });
 

@@ -8,6 +8,7 @@ import type { Condition } from 'dynamodb-toolbox/entity/actions/parseCondition';
 import { UpdateItemCommand } from 'dynamodb-toolbox/entity/actions/update';
 import { $add, $append, $remove } from 'dynamodb-toolbox/entity/actions/update/symbols';
 import { QueryCommand } from 'dynamodb-toolbox/table/actions/query';
+import { OrderSchema } from './apiSchemas.ts';
 import { OrderConflict, StoreUnavailable } from './errors.ts';
 import type { Settled } from './groupCommit.ts';
 import { bucketAttribute } from './histogram.ts';
@@ -47,21 +48,8 @@ type TransactWriteItem = NonNullable<TransactWriteCommandInput['TransactItems']>
 
 const TRANSACTION_RETRIES = 8;
 
-/** What the API shows of an order: what list reads project. */
-const ORDER_VIEW_ATTRIBUTES = [
-  'order_id',
-  'user_id',
-  'item_ids',
-  'total_amount',
-  'status',
-  'attempts',
-  'created_at',
-  'started_at',
-  'completed_at',
-  'failed_at',
-  'processing_ms',
-  'error',
-] as const satisfies readonly (keyof Order)[];
+/** What the API shows of an order (the fields of its response schema): what list reads project. */
+const ORDER_VIEW_ATTRIBUTES = Object.keys(OrderSchema.shape) as (keyof Order)[];
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -299,7 +287,7 @@ export class OrderRepository {
         page = await OrderTable.build(QueryCommand)
           .entities(OrderEntity)
           .query({ index: USER_INDEX, partition: userId })
-          .options({ reverse: true, limit: limit + 1 - orders.length, attributes: [...ORDER_VIEW_ATTRIBUTES], exclusiveStartKey })
+          .options({ reverse: true, limit: limit + 1 - orders.length, attributes: ORDER_VIEW_ATTRIBUTES, exclusiveStartKey })
           .send();
       } catch (error) {
         throw translateStoreError(error);

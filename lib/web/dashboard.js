@@ -152,8 +152,12 @@ const renderHistogram = (metrics) => {
     bar.append(svgElement('title', {}, `${format(from)}-${format(from + width)} ms: ${count} orders`));
     svg.append(bar);
   });
-  for (const ms of [low, (low + high) / 2, high]) {
-    svg.append(svgElement('text', { x: x(ms), y: box.height - 6, 'text-anchor': 'middle' }, `${format(ms)} ms`));
+  for (const [ms, anchor] of [
+    [low, 'start'],
+    [(low + high) / 2, 'middle'],
+    [high, 'end'],
+  ]) {
+    svg.append(svgElement('text', { x: x(ms), y: box.height - 6, 'text-anchor': anchor }, `${format(ms)} ms`));
   }
   for (const [name, ms] of Object.entries(metrics.processing_time_ms)) {
     if (ms === null) continue;
@@ -228,7 +232,7 @@ const listUserOrders = async (userId, cursor) => {
     const table = document.createElement('table');
     table.className = 'fields';
     const head = document.createElement('tr');
-    for (const title of ['Order', 'Status', 'Created', 'Total']) head.append(Object.assign(document.createElement('th'), { textContent: title }));
+    for (const title of ['Order', 'Status', 'Created (UTC)', 'Total']) head.append(Object.assign(document.createElement('th'), { textContent: title }));
     table.append(head);
     for (const order of body.items) {
       const open = Object.assign(document.createElement('a'), { href: '#', textContent: order.order_id });
@@ -240,7 +244,7 @@ const listUserOrders = async (userId, cursor) => {
       });
       const row = document.createElement('tr');
       const created = Object.assign(document.createElement('time'), { dateTime: order.created_at, title: order.created_at });
-      created.textContent = order.created_at.replace('T', ' ').slice(0, 19);
+      created.textContent = order.created_at.slice(11, 19);
       row.append(cell(open), cell(badge(order.status)), cell(created), cell(format(order.total_amount)));
       table.append(row);
     }
