@@ -127,6 +127,18 @@ export const renderDocsPage = (document: OpenApiDocument): string => {
       : `<div class="muted">Headers: ${entries.map(([name, header]) => `<code>${escape(name)}</code> ${prose(resolve(header).description)}`).join('; ')}</div>`;
   };
 
+  /** Which API key an operation needs, from its security requirements. */
+  const access = ({ security = [] }: Operation) => {
+    const scopes = [...new Set(security.flatMap((requirement) => Object.values(requirement).flat()))];
+    return scopes.length === 0
+      ? '<p class="muted">Public: no API key needed.</p>'
+      : `<p class="auth">Needs an API key with the ${scopes.map((scope) => `<code>${escape(scope)}</code>`).join(', ')} scope, as ${Object.values(
+          document.components.securitySchemes,
+        )
+          .map((scheme) => (scheme.type === 'http' ? '<code>Authorization: Bearer &lt;key&gt;</code>' : `<code>${escape(scheme.name)}: &lt;key&gt;</code>`))
+          .join(' or ')}.</p>`;
+  };
+
   /** The body's fields in place, as the reader needs them to write a request. */
   const requestBody = ({ required, content }: NonNullable<Operation['requestBody']>) =>
     `<h4>Request body${required ? ' <span class="required">required</span>' : ''}</h4>${media(content)}${Object.values(content)
@@ -145,6 +157,7 @@ export const renderDocsPage = (document: OpenApiDocument): string => {
 <section class="operation" id="${anchor('op', operation.operationId)}">
   <h3><span class="method ${escape(method)}">${escape(method.toUpperCase())}</span><code>${escape(path)}</code> ${escape(operation.summary)}</h3>
   ${operation.description ? `<p>${prose(operation.description)}</p>` : ''}
+  ${access(operation)}
   ${parameters(operation.parameters)}
   ${operation.requestBody ? requestBody(operation.requestBody) : ''}
   <h4>Responses</h4>${responses(operation)}

@@ -11,6 +11,7 @@ import {
 import { MAX_BODY_BYTES } from './http.ts';
 import { OrderInputSchema } from './order.ts';
 import { ListOrdersQuerySchema } from './orderListQuery.ts';
+import { scopeOf } from './routes.ts';
 
 export type JsonSchema = Record<string, any>;
 
@@ -21,8 +22,17 @@ export interface OpenApiDocument {
   servers: { url: string }[];
   tags: { name: string; description: string }[];
   paths: Record<string, Record<string, Operation>>;
-  components: { schemas: Record<string, JsonSchema>; responses: Record<string, Response>; headers: Record<string, Header> };
+  components: {
+    schemas: Record<string, JsonSchema>;
+    responses: Record<string, Response>;
+    headers: Record<string, Header>;
+    securitySchemes: Record<string, SecurityScheme>;
+  };
 }
+
+export type SecurityScheme =
+  | { type: 'http'; scheme: 'bearer'; description: string }
+  | { type: 'apiKey'; in: 'header'; name: string; description: string };
 
 export interface Operation {
   operationId: string;
@@ -32,6 +42,8 @@ export interface Operation {
   parameters?: Parameter[];
   requestBody?: { required: boolean; content: Record<string, MediaType> };
   responses: Record<string, Response | Ref>;
+  /** The scope an API key needs, under either way of sending it; empty for a public operation. */
+  security?: Record<string, string[]>[];
 }
 
 export interface Parameter {
@@ -305,6 +317,31 @@ const paths = (): OpenApiDocument['paths'] => ({
   },
 });
 
+const SECURITY_SCHEMES: Record<string, SecurityScheme> = {
+  bearerKey: { type: 'http', scheme: 'bearer', description: 'An API key, as `Authorization: Bearer <key>`.' },
+  headerKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'The same API key, as `x-api-key: <key>`.' },
+};
+
+/**
+ * Adds to each operation the scope its route needs (lib/routes.ts, the table the service enforces) and
+ * the 401 and 403 answers that come with it.
+ */
+const withSecurity = (all: OpenApiDocument['paths']): OpenApiDocument['paths'] =>
+  Object.fromEntries(
+    Object.entries(all).map(([path, operations]) => [
+      path,
+      Object.fromEntries(
+        Object.entries(operations).map(([method, operation]) => {
+          const scope = scopeOf(`${method.toUpperCase()} ${path}`);
+          if (!scope) return [method, { ...operation, security: [] }];
+          const security = Object.keys(SECURITY_SCHEMES).map((name) => ({ [name]: [scope] }));
+          const responses = { ...operation.responses, '401': responseRef('Unauthorized'), '403': responseRef('Forbidden') };
+          return [method, { ...operation, security, responses }];
+        }),
+      ),
+    ]),
+  );
+
 let cached: OpenApiDocument | undefined;
 
 /** The OpenAPI 3.1 document of every endpoint, generated once from the zod schemas the service validates with. */
@@ -315,7 +352,8 @@ export const openApiDocument = (): OpenApiDocument =>
       title: 'Order processing API',
       version: '1.0.0',
       description:
-        'Shops send orders; the service stores them durably, processes them asynchronously, answers where each order is, and reports exact live metrics. JSON over HTTP, snake_case fields, ISO-8601 UTC times, durations in milliseconds. Every 4xx/5xx body is RFC 9457 problem JSON.',
+        'Shops send orders; the service stores them durably, processes them asynchronously, answers where each order is, and reports exact live metrics. JSON over HTTP, snake_case fields, ISO-8601 UTC times, durations in milliseconds. Every 4xx/5xx body is RFC 9457 problem JSON. ' +
+        'Operations on orders and metrics need an API key with the scope they name (`orders:write`, `orders:read`, `metrics:read`), sent as `Authorization: Bearer <key>` or `x-api-key`; a service without configured keys (the local runtimes only) serves its own machine without one.',
     },
     servers: [{ url: '/' }],
     tags: [
@@ -324,8 +362,9 @@ export const openApiDocument = (): OpenApiDocument =>
       { name: 'Documentation', description: 'This document and its reference page.' },
       { name: 'Dashboard', description: 'The live dashboard and its files.' },
     ],
-    paths: paths(),
+    paths: withSecurity(paths()),
     components: {
+      securitySchemes: SECURITY_SCHEMES,
       schemas: { ...toJsonSchemas(REQUEST_SCHEMAS, 'input'), ...toJsonSchemas(RESPONSE_SCHEMAS, 'output') },
       headers: {
         RequestId: {
@@ -335,6 +374,16 @@ export const openApiDocument = (): OpenApiDocument =>
         },
       },
       responses: {
+        Unauthorized: problem(
+          'No API key, or one that is not valid. Only when the service has API keys configured (in the cloud, always).',
+          { title: 'Unauthorized', status: 401, detail: 'Send an API key as Authorization: Bearer <key> (or x-api-key)' },
+          { 'www-authenticate': { description: '`Bearer`.', required: true, schema: { type: 'string' } } },
+        ),
+        Forbidden: problem('The API key lacks the scope this operation needs.', {
+          title: 'Forbidden',
+          status: 403,
+          detail: 'The API key "shop1" lacks the metrics:read scope',
+        }),
         InternalError: problem('Something failed on our side; the body carries only the request id.', {
           title: 'Internal error',
           status: 500,

@@ -1,6 +1,7 @@
 // The live dashboard: polls GET /metrics every second and draws what it reads. Rates are computed here,
 // from successive samples; everything else is shown as the service reports it. Values that come from the
-// API are only ever set as text, never as markup.
+// API are only ever set as text, never as markup. When the service asks for an API key, the person enters
+// one; it is kept for this tab only (sessionStorage) and sent as a Bearer token.
 
 const REFRESH_MS = 1_000;
 const HISTORY_MS = 5 * 60_000;
@@ -16,6 +17,13 @@ const numberFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 1 }
 let samples = [];
 /** The order the lookup shows, refreshed until it is final. */
 let watched;
+let refreshTimer;
+
+const KEY_STORAGE = 'order-dashboard.api-key';
+let apiKey = sessionStorage.getItem(KEY_STORAGE) ?? '';
+
+/** A GET of the API, with the key when there is one. */
+const api = (path) => fetch(path, { cache: 'no-store', headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {} });
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -225,7 +233,7 @@ const cell = (...content) => {
 const listUserOrders = async (userId, cursor) => {
   const query = new URLSearchParams({ user_id: userId, limit: '10', ...(cursor && { cursor }) });
   try {
-    const response = await fetch(`/orders?${query}`, { cache: 'no-store' });
+    const response = await api(`/orders?${query}`);
     const body = await response.json();
     if (!response.ok) return showError('#user-result', body.errors?.map((e) => `${e.field} ${e.message}`).join('; ') ?? body.detail);
     if (body.items.length === 0) return showError('#user-result', `No orders for ${userId}`);
@@ -262,7 +270,7 @@ const listUserOrders = async (userId, cursor) => {
 
 const lookUp = async (orderId) => {
   try {
-    const response = await fetch(`/orders/${encodeURIComponent(orderId)}`, { cache: 'no-store' });
+    const response = await api(`/orders/${encodeURIComponent(orderId)}`);
     const body = await response.json();
     if (watched !== orderId) return;
     if (!response.ok) {
@@ -277,11 +285,23 @@ const lookUp = async (orderId) => {
   }
 };
 
+let refreshing = false;
+
+/** One refresh at a time, then the next in REFRESH_MS; a refresh asked for during one is that one. */
 const refresh = async () => {
+  if (refreshing) return;
+  refreshing = true;
   try {
-    const response = await fetch('/metrics', { cache: 'no-store' });
+    const response = await api('/metrics');
+    if (response.status === 401 || response.status === 403) {
+      const problem = await response.json().catch(() => ({}));
+      $('#key-form').hidden = false;
+      setLive('error', problem.detail ?? `HTTP ${response.status}`);
+      return;
+    }
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const metrics = await response.json();
+    $('#key-form').hidden = true;
     record(metrics);
     renderNumbers(metrics);
     renderThroughput();
@@ -292,9 +312,19 @@ const refresh = async () => {
   } catch (error) {
     setLive('error', `cannot read /metrics (${error.message}), retrying`);
   } finally {
-    setTimeout(refresh, REFRESH_MS);
+    refreshing = false;
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(refresh, REFRESH_MS);
   }
 };
+
+$('#key-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  apiKey = $('#api-key').value.trim();
+  sessionStorage.setItem(KEY_STORAGE, apiKey);
+  $('#api-key').value = '';
+  void refresh();
+});
 
 $('#lookup').addEventListener('submit', (event) => {
   event.preventDefault();

@@ -700,7 +700,7 @@ export function describeContract(name: string, start: () => Promise<ServiceUnder
 
     // Last, so that it sees the answers of every test above: success and error cases of every endpoint.
     describe('GET /openapi.json', () => {
-      it('documents every answer this suite got, and this suite got every documented answer but 5xx', async () => {
+      it("documents every answer this suite got, and this suite got each operation's own documented answers", async () => {
         const answer = await getJson('/openapi.json');
         expectJson(answer, 200);
         const validator = new OpenApiValidator(answer.body as unknown as OpenApiDocument);
@@ -710,11 +710,13 @@ export function describeContract(name: string, start: () => Promise<ServiceUnder
         const seen = new Set(
           answers.map(({ method, path, status }) => `${method} ${validator.pathTemplate(path)} ${status}`),
         );
+        // The shared answers (401, 403, 500, 503: references to components.responses) need a service with
+        // keys or a store that is away; test/integration/serverErrors.test.ts provokes them.
         const documented = Object.entries(validator.document.paths).flatMap(([path, operations]) =>
           Object.entries(operations).flatMap(([method, operation]) =>
-            Object.keys(operation.responses)
-              .filter((status) => Number(status) < 500)
-              .map((status) => `${method.toUpperCase()} ${path} ${status}`),
+            Object.entries(operation.responses)
+              .filter(([, response]) => !('$ref' in response))
+              .map(([status]) => `${method.toUpperCase()} ${path} ${status}`),
           ),
         );
         expect(documented.filter((response) => !seen.has(response))).toEqual([]);

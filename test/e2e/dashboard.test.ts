@@ -1,6 +1,7 @@
 import { access, mkdir } from 'node:fs/promises';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashKey } from '../../lib/auth.ts';
 import type { Metrics } from '../../lib/metrics.ts';
 import { dynamodbEndpoint, pollUntil, startService, uniqueTable, validOrder, type RunningService } from '../support.ts';
 
@@ -253,6 +254,40 @@ describe('the dashboard at /', () => {
   it('loads nothing from another origin and raises no script error', () => {
     expect(foreignRequests).toEqual([]);
     expect(pageErrors).toEqual([]);
+  });
+});
+
+describe('the dashboard of a service with API keys', () => {
+  it('asks for a key, keeps it for the tab only, and shows the metrics with it', async () => {
+    const key = 'op_dashboard-test-key';
+    const secured = await startService(
+      'start:standalone',
+      { PORT: '0', DYNAMODB_ENDPOINT: dynamodbEndpoint(), TABLE_NAME: uniqueTable('dashkeys'), API_KEYS: `ops:metrics:read+orders:read:${hashKey(key).toString('hex')}` },
+      { timeoutMs: 90_000 },
+    );
+    const context = await browser.newContext();
+    try {
+      const tab = await context.newPage();
+      await tab.goto(`${secured.url}/`);
+      await tab.waitForSelector('#key-form:not([hidden])');
+      expect(await tab.textContent('#live')).toBe('Send an API key as Authorization: Bearer <key> (or x-api-key)');
+
+      await tab.fill('#api-key', 'op_wrong');
+      await tab.click('#key-form button');
+      await tab.waitForFunction(() => (globalThis as any).document.querySelector('#live').textContent === 'The API key is not valid');
+
+      const sent = tab.waitForRequest((request) => new URL(request.url()).pathname === '/metrics' && request.headers().authorization === `Bearer ${key}`);
+      await tab.fill('#api-key', key);
+      await tab.click('#key-form button');
+      await sent;
+      await tab.waitForSelector('#key-form[hidden]', { state: 'attached' });
+      await tab.waitForFunction(() => (globalThis as any).document.querySelector('[data-metric="total_orders"]').textContent === '0');
+      expect(await tab.evaluate((storageKey) => (globalThis as any).sessionStorage.getItem(storageKey), 'order-dashboard.api-key')).toBe(key);
+      expect(await tab.evaluate(() => (globalThis as any).localStorage.length)).toBe(0);
+    } finally {
+      await context.close();
+      await secured.stop();
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashKey } from '../../lib/auth.ts';
 import { openApiDocument } from '../../lib/openapi.ts';
 import { createServices, installServices, type Services } from '../../lib/services.ts';
 import { createRequestListener } from '../../local/httpAdapter.ts';
@@ -8,8 +9,8 @@ import { httpFunctions } from '../../local/httpFunctions.ts';
 import { OpenApiValidator, type Answer } from '../openapiValidator.ts';
 import { testConfig, validOrder } from '../support.ts';
 
-// The 5xx answers the contract suite cannot provoke in a healthy service, through the real node:http
-// adapter on a port-0 server, held to the OpenAPI document like every other answer.
+// The answers the contract suite cannot provoke in a healthy service without API keys (5xx, 401, 403),
+// through the real node:http adapter on a port-0 server, held to the OpenAPI document like every other answer.
 const validator = new OpenApiValidator(openApiDocument());
 let server: Server;
 let url: string;
@@ -29,10 +30,11 @@ afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-const call = async (method: string, path: string, body?: unknown): Promise<Answer> => {
+const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> => {
   const response = await fetch(`${url}${path}`, {
     method,
-    ...(body !== undefined && { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
   });
   const contentType = response.headers.get('content-type') ?? '';
   return { method, path: path.split('?')[0]!, status: response.status, contentType, headers: response.headers, body: await response.json() };
@@ -73,6 +75,46 @@ describe('server errors, as the OpenAPI document says', () => {
       expect(validator.check(answer)).toEqual([]);
     } finally {
       services.orderService.get = original;
+    }
+  });
+});
+
+describe('answers without a valid API key, as the OpenAPI document says', () => {
+  const reader = 'op_reader-key-for-tests';
+
+  beforeAll(() => {
+    const withKeys = createServices(
+      testConfig({ DYNAMODB_ENDPOINT: 'http://127.0.0.1:1', API_KEYS: `reader:orders:read:${hashKey(reader).toString('hex')}` }),
+    );
+    installServices(withKeys);
+  });
+
+  afterAll(() => installServices(services));
+
+  it.each([
+    ['POST', '/orders', validOrder()],
+    ['GET', '/orders?user_id=USER001', undefined],
+    ['GET', '/orders/ORD001', undefined],
+    ['GET', '/metrics', undefined],
+  ])('answers %s %s without a key with 401 and a Bearer challenge', async (method, path, body) => {
+    const answer = await call(method, path, body);
+
+    expect(answer.status).toBe(401);
+    expect(answer.headers.get('www-authenticate')).toBe('Bearer');
+    expect(validator.check(answer)).toEqual([]);
+  });
+
+  it('answers a key without the scope with 403', async () => {
+    const answer = await call('GET', '/metrics', undefined, { authorization: `Bearer ${reader}` });
+
+    expect(answer.status).toBe(403);
+    expect(validator.check(answer)).toEqual([]);
+  });
+
+  it('serves the pages and the document without a key', async () => {
+    for (const path of ['/', '/docs', '/openapi.json', '/assets/app.css']) {
+      const response = await fetch(`${url}${path}`);
+      expect(response.status, path).toBe(200);
     }
   });
 });

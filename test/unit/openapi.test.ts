@@ -89,6 +89,23 @@ describe('the OpenAPI document', () => {
     }
   });
 
+  it('names the scope of every protected route, as the service enforces it, with its 401 and 403', () => {
+    for (const route of ROUTES) {
+      const operation = document.paths[route.path]![route.method.toLowerCase()]!;
+      if (route.scope === null) {
+        expect(operation.security, route.path).toEqual([]);
+        expect(operation.responses).not.toHaveProperty('401');
+      } else {
+        expect(operation.security).toEqual([{ bearerKey: [route.scope] }, { headerKey: [route.scope] }]);
+        expect(operation.responses).toMatchObject({
+          '401': { $ref: '#/components/responses/Unauthorized' },
+          '403': { $ref: '#/components/responses/Forbidden' },
+        });
+      }
+    }
+    expect(Object.keys(document.components.securitySchemes)).toEqual(['bearerKey', 'headerKey']);
+  });
+
   it('documents the path parameters of every templated path', () => {
     for (const { path, operation } of operations) {
       const names = [...path.matchAll(/\{(\w+)\}/g)].map((match) => match[1]);
