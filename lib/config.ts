@@ -35,6 +35,8 @@ const EnvSchema = z
       .pipe(z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT', 'CRITICAL']))
       .default('INFO'),
     SERVICE_NAME: z.string().min(1).default('order-processing'),
+    // In the cloud the keys come from this SSM SecureString parameter (same format), read at cold start.
+    API_KEYS_PARAMETER: z.string().startsWith('/').optional(),
     // API keys as name:scope1+scope2:sha256hex entries (npm run key:new makes one); none means auth is off.
     API_KEYS: z
       .string()

@@ -16,8 +16,9 @@ export class HttpError extends Error {
     readonly title: string,
     detail: string,
     readonly headers: Record<string, string> = {},
+    options?: ErrorOptions,
   ) {
-    super(detail);
+    super(detail, options);
   }
 }
 

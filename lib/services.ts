@@ -1,7 +1,8 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { loadConfig, type Config } from './config.ts';
-import { authorize } from './auth.ts';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { authorize, parseApiKeys, type ApiKey } from './auth.ts';
 import { HttpError, httpHandler, type HttpHandler } from './http.ts';
 import { scopeOf } from './routes.ts';
 import { createLogger } from './logger.ts';
@@ -80,6 +81,25 @@ export const installServices = (services: Services | undefined): void => {
 /** In Lambda auth is never off: without keys every protected route answers 401 (it fails closed). */
 const inLambda = (): boolean => Boolean(process.env.AWS_LAMBDA_FUNCTION_NAME) && !process.env.IS_OFFLINE;
 
+let parameterKeys: Promise<ApiKey[]> | undefined;
+
+/**
+ * The API keys: from API_KEYS, or in the cloud from the SSM SecureString parameter API_KEYS_PARAMETER,
+ * read once per container (a failed read is retried by the next request rather than cached).
+ */
+const apiKeys = ({ config }: Services): Promise<ApiKey[]> => {
+  const name = config.API_KEYS_PARAMETER;
+  if (!name) return Promise.resolve(config.API_KEYS);
+  parameterKeys ??= new SSMClient({ region: config.AWS_REGION })
+    .send(new GetParameterCommand({ Name: name, WithDecryption: true }))
+    .then(({ Parameter }) => parseApiKeys(Parameter?.Value ?? ''))
+    .catch((error: unknown) => {
+      parameterKeys = undefined;
+      throw new HttpError(503, 'Service unavailable', 'The API keys could not be read; retry shortly', { 'retry-after': '1' }, { cause: error });
+    });
+  return parameterKeys;
+};
+
 /**
  * Wraps an HTTP function: the route's scope checked against the request's API key, errors mapped in one
  * place, one log line per request.
@@ -88,7 +108,8 @@ export const httpFunction = (handle: HttpHandler): HttpHandler =>
   httpHandler(
     () => getServices().logger,
     async (event, context) => {
-      const denial = authorize(getServices().config.API_KEYS, inLambda(), scopeOf(event.routeKey), event.headers ?? {});
+      const scope = scopeOf(event.routeKey);
+      const denial = scope && authorize(await apiKeys(getServices()), inLambda(), scope, event.headers ?? {});
       if (denial?.status === 401) throw new HttpError(401, 'Unauthorized', denial.reason, { 'www-authenticate': 'Bearer' });
       if (denial) throw new HttpError(403, 'Forbidden', denial.reason);
       return handle(event, context);

@@ -121,16 +121,36 @@ describe('the staging CloudFormation template', () => {
     }
     const actionsOf = (roleId: string) =>
       resources[roleId]!.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement.flatMap((s: any) => s.Action)).sort();
-    expect(actionsOf('ReadOrdersRole')).toEqual(['dynamodb:GetItem', 'logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect(actionsOf('ReadOrdersRole')).toEqual(['dynamodb:GetItem', 'kms:Decrypt', 'logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:GetParameter']);
     expect(actionsOf('NotFoundRole')).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
     expect(actionsOf('WebRole')).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
     expect(resources.SweeperRole!.Properties.Policies[0].PolicyDocument.Statement[1].Resource).toEqual({
       'Fn::Join': ['/', [{ 'Fn::GetAtt': ['OrdersTable', 'Arn'] }, 'index', 'byDue']],
     });
-    expect(actionsOf('ListOrdersRole')).toEqual(['dynamodb:Query', 'logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect(actionsOf('ListOrdersRole')).toEqual(['dynamodb:Query', 'kms:Decrypt', 'logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:GetParameter']);
     expect(resources.ListOrdersRole!.Properties.Policies[0].PolicyDocument.Statement[1].Resource).toEqual({
       'Fn::Join': ['/', [{ 'Fn::GetAtt': ['OrdersTable', 'Arn'] }, 'index', 'byUser']],
     });
     expect(resources.ListOrdersLambdaFunction!.Properties.Role).toEqual({ 'Fn::GetAtt': ['ListOrdersRole', 'Arn'] });
+  });
+
+  it('reads the API keys from the stage\'s SSM parameter, only in the functions behind protected routes', () => {
+    const parameter = '/order-processing/staging/api-keys';
+    const protectedRoles = new Set<string>();
+    for (const [, fn] of ofType('AWS::Lambda::Function')) {
+      expect(fn.Properties.Environment.Variables.API_KEYS_PARAMETER).toBe(parameter);
+      const name = fn.Properties.Handler.split('/')[1].split('.')[0];
+      if (ROUTES.some((route) => route.handler === name && route.scope !== null)) protectedRoles.add(target(fn.Properties.Role)!);
+    }
+    expect([...protectedRoles].sort()).toEqual(['CreateOrderRole', 'ListOrdersRole', 'ReadMetricsRole', 'ReadOrdersRole']);
+    for (const [id, role] of ofType('AWS::IAM::Role')) {
+      const statements = role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
+      const reads = statements.filter((st: any) => st.Action.includes('ssm:GetParameter'));
+      expect(reads.length, id).toBe(protectedRoles.has(id) ? 1 : 0);
+      for (const read of reads) expect(read.Resource['Fn::Join'][1].at(-1)).toBe(parameter);
+      for (const decrypt of statements.filter((st: any) => st.Action.includes('kms:Decrypt'))) {
+        expect(decrypt.Condition.StringEquals['kms:ViaService']).toBeDefined();
+      }
+    }
   });
 });
