@@ -10,7 +10,6 @@ import type { MemoryQueue } from './queue/memoryQueue.ts';
 export class Consumer {
   private readonly abort = new AbortController();
   private workers: Promise<void>[] = [];
-  private active = 0;
 
   constructor(
     private readonly queue: MemoryQueue,
@@ -20,11 +19,6 @@ export class Consumer {
     /** Called after each delivery, e.g. to let the sweeper refill the queue. */
     private readonly onProgress: () => void = () => {},
   ) {}
-
-  /** Deliveries under way. */
-  get busy(): number {
-    return this.active;
-  }
 
   start(): void {
     // Each delivery under way listens for the one shutdown signal: more than node's default of 10 is no leak.
@@ -49,14 +43,12 @@ export class Consumer {
 
   private async work(): Promise<void> {
     for (let id = await this.queue.take(); id !== undefined; id = await this.queue.take()) {
-      this.active++;
       try {
         await this.processor.process(id, this.abort.signal);
       } catch (error) {
         // The order stays due in the store (PENDING, or PROCESSING with a lease that will run out).
         this.logger.error('processing failed; the sweeper will retry', { order_id: id, error: error as Error });
       } finally {
-        this.active--;
         this.queue.done(id);
         this.onProgress();
       }

@@ -4,8 +4,6 @@ import type { Services } from '../lib/services.ts';
 import { LocalSweeper } from '../lib/sweeper.ts';
 
 export interface LocalWorkers {
-  consumer: Consumer;
-  sweeper: LocalSweeper;
   /** Stops the sweeper, then the consumer (see Consumer.stop). */
   stop(graceMs: number): Promise<void>;
 }
@@ -25,8 +23,6 @@ export async function startLocalWorkers(services: Services): Promise<LocalWorker
   consumer.start();
   await sweeper.start();
   return {
-    consumer,
-    sweeper,
     async stop(graceMs) {
       await sweeper.stop();
       await consumer.stop(graceMs);
