@@ -1,9 +1,12 @@
 import { readFileSync } from 'node:fs';
 
-/** The files of the dashboard and the reference page, by name, with their media types. */
+/** The files of the dashboard and the API reference page, by name, with their media types. */
 export const ASSETS = {
   'dashboard.html': 'text/html; charset=utf-8',
   'dashboard.js': 'text/javascript; charset=utf-8',
+  'docs.html': 'text/html; charset=utf-8',
+  'docs.js': 'text/javascript; charset=utf-8',
+  'apiKey.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
 } as const;
 

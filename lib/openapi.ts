@@ -287,7 +287,7 @@ const paths = (): OpenApiDocument['paths'] => ({
       operationId: 'apiReference',
       tags: ['Documentation'],
       summary: 'The API reference page',
-      description: 'This document as a readable HTML page.',
+      description: 'This document as a readable page: its script reads `/openapi.json` with the API key the reader enters (kept for the browser tab only).',
       responses: { '200': text('An HTML page.', ['text/html']), '500': responseRef('InternalError') },
     },
   },

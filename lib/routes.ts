@@ -2,8 +2,8 @@ import type { Scope } from './auth.ts';
 
 /**
  * The HTTP API: each route, the function that serves it (serverless.yml declares the same), and the
- * scope an API key needs for it (null: public). The API description and the pages hold no order data:
- * the data the dashboard shows comes from the API, with the key the person enters.
+ * scope an API key needs for it (null: public). The pages are public but hold nothing: what the dashboard
+ * and the API reference show comes from the API (/metrics, /openapi.json...), with the key the reader enters.
  */
 export const ROUTES = [
   { method: 'POST', path: '/orders', handler: 'createOrder', scope: 'orders:write' },
@@ -12,9 +12,9 @@ export const ROUTES = [
   { method: 'GET', path: '/orders/{order_id}/status', handler: 'getStatus', scope: 'orders:read' },
   { method: 'GET', path: '/metrics', handler: 'getMetrics', scope: 'metrics:read' },
   { method: 'GET', path: '/health', handler: 'health', scope: null },
-  { method: 'GET', path: '/openapi.json', handler: 'apiDocs', scope: null },
-  { method: 'GET', path: '/docs', handler: 'apiDocs', scope: null },
+  { method: 'GET', path: '/openapi.json', handler: 'apiDocs', scope: 'metrics:read' },
   { method: 'GET', path: '/', handler: 'dashboard', scope: null },
+  { method: 'GET', path: '/docs', handler: 'dashboard', scope: null },
   { method: 'GET', path: '/assets/{name}', handler: 'dashboard', scope: null },
 ] as const satisfies readonly { method: string; path: string; handler: string; scope: Scope | null }[];
 

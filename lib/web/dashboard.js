@@ -1,7 +1,9 @@
 // The live dashboard: polls GET /metrics every second and draws what it reads. Rates are computed here,
 // from successive samples; everything else is shown as the service reports it. Values that come from the
 // API are only ever set as text, never as markup. When the service asks for an API key, the person enters
-// one; it is kept for this tab only (sessionStorage) and sent as a Bearer token.
+// one (apiKey.js).
+
+import { api, onKey, refusal } from './apiKey.js';
 
 const REFRESH_MS = 1_000;
 const HISTORY_MS = 5 * 60_000;
@@ -18,12 +20,6 @@ let samples = [];
 /** The order the lookup shows, refreshed until it is final. */
 let watched;
 let refreshTimer;
-
-const KEY_STORAGE = 'order-dashboard.api-key';
-let apiKey = sessionStorage.getItem(KEY_STORAGE) ?? '';
-
-/** A GET of the API, with the key when there is one. */
-const api = (path) => fetch(path, { cache: 'no-store', headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {} });
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -293,15 +289,13 @@ const refresh = async () => {
   refreshing = true;
   try {
     const response = await api('/metrics');
-    if (response.status === 401 || response.status === 403) {
-      const problem = await response.json().catch(() => ({}));
-      $('#key-form').hidden = false;
-      setLive('error', problem.detail ?? `HTTP ${response.status}`);
+    const refused = await refusal(response);
+    if (refused) {
+      setLive('error', refused);
       return;
     }
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const metrics = await response.json();
-    $('#key-form').hidden = true;
     record(metrics);
     renderNumbers(metrics);
     renderThroughput();
@@ -318,13 +312,7 @@ const refresh = async () => {
   }
 };
 
-$('#key-form').addEventListener('submit', (event) => {
-  event.preventDefault();
-  apiKey = $('#api-key').value.trim();
-  sessionStorage.setItem(KEY_STORAGE, apiKey);
-  $('#api-key').value = '';
-  void refresh();
-});
+onKey(refresh);
 
 $('#lookup').addEventListener('submit', (event) => {
   event.preventDefault();

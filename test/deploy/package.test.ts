@@ -67,9 +67,12 @@ describe('the staging CloudFormation template', () => {
         expect(asset.statusCode).toBe(200);
         expect(asset.body).toBe(await readFile(join('lib', 'web', name), 'utf8'));
       }
-      const docs = await invoke('apiDocs', 'GET /docs', '/docs');
+      const docs = await invoke('dashboard', 'GET /docs', '/docs');
       expect(docs).toMatchObject({ statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8' } });
-      expect(docs.body).toContain('<code>/orders/{order_id}/status</code>');
+      expect(docs.body).toContain('/assets/docs.js');
+      const document = await invoke('apiDocs', 'GET /openapi.json', '/openapi.json');
+      expect(document.statusCode).toBe(200);
+      expect(JSON.parse(document.body).paths['/orders/{order_id}/status']).toBeDefined();
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -124,6 +127,7 @@ describe('the staging CloudFormation template', () => {
     expect(actionsOf('ReadOrdersRole')).toEqual(['dynamodb:GetItem', 'kms:Decrypt', 'logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:GetParameter']);
     expect(actionsOf('NotFoundRole')).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
     expect(actionsOf('WebRole')).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect(actionsOf('ApiDocsRole')).toEqual(['kms:Decrypt', 'logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:GetParameter']);
     expect(resources.SweeperRole!.Properties.Policies[0].PolicyDocument.Statement[1].Resource).toEqual({
       'Fn::Join': ['/', [{ 'Fn::GetAtt': ['OrdersTable', 'Arn'] }, 'index', 'byDue']],
     });
@@ -142,7 +146,7 @@ describe('the staging CloudFormation template', () => {
       const name = fn.Properties.Handler.split('/')[1].split('.')[0];
       if (ROUTES.some((route) => route.handler === name && route.scope !== null)) protectedRoles.add(target(fn.Properties.Role)!);
     }
-    expect([...protectedRoles].sort()).toEqual(['CreateOrderRole', 'ListOrdersRole', 'ReadMetricsRole', 'ReadOrdersRole']);
+    expect([...protectedRoles].sort()).toEqual(['ApiDocsRole', 'CreateOrderRole', 'ListOrdersRole', 'ReadMetricsRole', 'ReadOrdersRole']);
     for (const [id, role] of ofType('AWS::IAM::Role')) {
       const statements = role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
       const reads = statements.filter((st: any) => st.Action.includes('ssm:GetParameter'));

@@ -257,8 +257,8 @@ describe('the dashboard at /', () => {
   });
 });
 
-describe('the dashboard of a service with API keys', () => {
-  it('asks for a key, keeps it for the tab only, and shows the metrics with it', async () => {
+describe('the pages of a service with API keys', () => {
+  it('ask for a key, keep it for the tab only, and show the metrics and the reference with it', async () => {
     const key = 'op_dashboard-test-key';
     const secured = await startService(
       'start:standalone',
@@ -284,6 +284,25 @@ describe('the dashboard of a service with API keys', () => {
       await tab.waitForFunction(() => (globalThis as any).document.querySelector('[data-metric="total_orders"]').textContent === '0');
       expect(await tab.evaluate((storageKey) => (globalThis as any).sessionStorage.getItem(storageKey), 'order-dashboard.api-key')).toBe(key);
       expect(await tab.evaluate(() => (globalThis as any).localStorage.length)).toBe(0);
+
+      // The reference, in the same tab, reads /openapi.json with the key the tab keeps.
+      const read = tab.waitForRequest((request) => new URL(request.url()).pathname === '/openapi.json' && request.headers().authorization === `Bearer ${key}`);
+      await tab.click('nav a[href="/docs"]');
+      await read;
+      await tab.waitForSelector('#op-createOrder');
+      expect(await tab.isHidden('#key-form')).toBe(true);
+
+      // A new tab has no key: the reference asks for one, and shows nothing until it is given.
+      const fresh = await (await browser.newContext()).newPage();
+      await fresh.goto(`${secured.url}/docs`);
+      await fresh.waitForSelector('#key-form:not([hidden])');
+      expect(await fresh.textContent('#live')).toBe('Send an API key as Authorization: Bearer <key> (or x-api-key)');
+      expect(await fresh.locator('#reference section').count()).toBe(0);
+      await fresh.fill('#api-key', key);
+      await fresh.click('#key-form button');
+      await fresh.waitForSelector('#op-createOrder');
+      expect(await fresh.textContent('#live')).toMatch(/^OpenAPI 3\.1\.\d+ · v/);
+      await fresh.context().close();
     } finally {
       await context.close();
       await secured.stop();

@@ -111,10 +111,13 @@ describe('answers without a valid API key, as the OpenAPI document says', () => 
     expect(validator.check(answer)).toEqual([]);
   });
 
-  it('serves the pages and the document without a key', async () => {
-    for (const path of ['/', '/docs', '/openapi.json', '/assets/app.css']) {
+  it('serves the pages and their files without a key, but not the OpenAPI document', async () => {
+    for (const path of ['/', '/docs', '/assets/app.css', '/assets/docs.js']) {
       const response = await fetch(`${url}${path}`);
       expect(response.status, path).toBe(200);
     }
+    const document = await call('GET', '/openapi.json');
+    expect(document.status).toBe(401);
+    expect(validator.check(document)).toEqual([]);
   });
 });

@@ -37,8 +37,8 @@ describe('matchRoute', () => {
       'GET /metrics -> getMetrics',
       'GET /health -> health',
       'GET /openapi.json -> apiDocs',
-      'GET /docs -> apiDocs',
       'GET / -> dashboard',
+      'GET /docs -> dashboard',
       'GET /assets/{name} -> dashboard',
     ]);
   });
