@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../local/dynamodbLocal.ts';
 import { dynamodbEndpoint, pollUntil, startService, uniqueTable, validOrder, type RunningService } from '../support.ts';
+import { describeAuth, runToEnd } from './authContract.ts';
 import { describeContract } from './contract.ts';
 
 const SCRIPT = 'start:offline';
@@ -36,6 +37,19 @@ describeContract(
     return { url: service.url, stop: () => service.stop('SIGINT') };
   },
   { emulatorDefaultsContentType: true },
+);
+
+describeAuth(SCRIPT, async (env) => {
+  const service = await start(env);
+  return { ...service, stop: () => service.stop('SIGINT') };
+}, async (env) =>
+  runToEnd('npm', ['run', '--silent', SCRIPT], {
+    PORT: String(await freePort()),
+    OFFLINE_LAMBDA_PORT: String(await freePort()),
+    DYNAMODB_ENDPOINT: dynamodbEndpoint(),
+    TABLE_NAME: uniqueTable('offline-open'),
+    ...env,
+  }),
 );
 
 describe(`${SCRIPT}: the in-process consumer behind serverless-offline`, () => {
