@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Entity } from 'dynamodb-toolbox/entity';
-import { anyOf } from 'dynamodb-toolbox/schema/anyOf';
+import { any } from 'dynamodb-toolbox/schema/any';
 import { item } from 'dynamodb-toolbox/schema/item';
 import { list } from 'dynamodb-toolbox/schema/list';
 import { map } from 'dynamodb-toolbox/schema/map';
@@ -69,7 +69,7 @@ const historyEntry = map({
 const orderSchema = item({
   order_id: string().key(),
   user_id: string(),
-  item_ids: list(anyOf(string(), number())),
+  item_ids: list(any().castAs<string | number>()),
   total_amount: number(),
   status: string().enum(...ORDER_STATUSES),
   attempts: number(),
