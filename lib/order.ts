@@ -14,11 +14,26 @@ const required =
 
 const ID_CHARS = 'must be 1-128 characters';
 
+/**
+ * Half of a surrogate pair on its own (`"\ud800"` in JSON) is not Unicode text: DynamoDB keeps strings as
+ * UTF-8, which cannot encode it, so the write would be refused and every order of the group commit with it
+ * (DynamoDB Local lets it through). With the `u` flag a whole pair is one code point: only lone halves match.
+ */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
 /** A string of 1-128 characters, or a safe integer (which stringifies exactly: 1.5 or 2**53 would not name one id). */
 const idLike = () =>
-  z.union([z.string().min(1, ID_CHARS).max(128, ID_CHARS), z.int('must be a string or an integer')], {
-    error: required('a string or an integer'),
-  });
+  z.union(
+    [
+      z
+        .string()
+        .min(1, ID_CHARS)
+        .max(128, ID_CHARS)
+        .refine((text) => !LONE_SURROGATE.test(text), 'must be valid Unicode text (no lone surrogate)'),
+      z.int('must be a string or an integer'),
+    ],
+    { error: required('a string or an integer') },
+  );
 
 const hasAtMostTwoDecimals = (value: number): boolean => {
   // String() gives the shortest text that round-trips, so it shows the decimals the client sent.

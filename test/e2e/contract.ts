@@ -360,6 +360,14 @@ export function describeContract(name: string, start: () => Promise<ServiceUnder
         });
       });
 
+      it('refuses a user id with a lone surrogate (\\ud800 in the JSON) with 400, storing nothing', async () => {
+        const answer = await post('{"order_id":"SURROGATE-1","user_id":"USER\\ud800","item_ids":[1],"total_amount":1}');
+
+        const problem = expectProblem(answer, 400);
+        expect(problem).toMatchObject({ detail: '1 field is invalid', errors: [{ field: 'user_id', message: 'must be valid Unicode text (no lone surrogate)' }] });
+        expectProblem(await request('/orders/SURROGATE-1'), 404);
+      });
+
       it.each([
         ['a JSON array', '[]'],
         ['a JSON string', '"order"'],

@@ -133,6 +133,18 @@ describe('parseOrderInput', () => {
     ])('rejects a user_id that is %s', (_, userId) => {
       expect(rejection(body({ user_id: userId }))).toEqual(oneError('user_id', 'must be 1-128 characters'));
     });
+
+    it.each([
+      ['a lone high surrogate', 'USER\uD800'],
+      ['a lone low surrogate', '\uDC00USER'],
+      ['two halves in the wrong order', '\uDE00\uD83D'],
+    ])('rejects a user_id with %s, which DynamoDB could not store', (_, userId) => {
+      expect(rejection(body({ user_id: userId }))).toEqual(oneError('user_id', 'must be valid Unicode text (no lone surrogate)'));
+    });
+
+    it('keeps characters beyond the BMP, written as surrogate pairs', () => {
+      expect(parseOrderInput(body({ user_id: 'USER-\uD83D\uDE00', item_ids: ['😀'] }), newId)).toMatchObject({ user_id: 'USER-😀', item_ids: ['😀'] });
+    });
   });
 
   describe('item_ids', () => {
@@ -193,6 +205,10 @@ describe('parseOrderInput', () => {
           { field: 'item_ids[7]', message: 'must be a string or an integer' },
         ],
       });
+    });
+
+    it('rejects an entry with a lone surrogate', () => {
+      expect(rejection(body({ item_ids: ['SKU-1', 'SKU-\uDBFF'] }))).toEqual(oneError('item_ids[1]', 'must be valid Unicode text (no lone surrogate)'));
     });
 
     it('rejects an entry beyond the safe integer range', () => {
