@@ -3,7 +3,8 @@ import { ORDER_ID_PATTERN, ORDER_STATUSES } from './order.ts';
 
 /**
  * The response bodies of the API as zod schemas: with OrderInputSchema and ListOrdersQuerySchema they are
- * what the OpenAPI document is generated from, and tests hold real responses to them.
+ * what the OpenAPI document is generated from, and tests hold real responses to them. They only describe,
+ * so they use classic zod, which only the apiDocs bundle carries; what validates at run time is zod/mini.
  */
 
 const time = (description: string) => z.iso.datetime().meta({ description });

@@ -1,26 +1,32 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { en } from 'zod/v4/locales';
 import { parseApiKeys } from './auth.ts';
 
+// zod/mini (small enough for every Lambda bundle) ships without messages; the settings' errors want them.
+z.config(en());
+
 const int = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
+  z._default(z.coerce.number().check(z.int(), z.gte(min), z.lte(max)), fallback);
+
+const text = (fallback: string) => z._default(z.string().check(z.minLength(1)), fallback);
 
 const EnvSchema = z
   .object({
-    TABLE_NAME: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a valid DynamoDB table name').default('orders'),
-    AWS_REGION: z.string().min(1).default('us-east-1'),
-    DYNAMODB_ENDPOINT: z.url().optional(),
+    TABLE_NAME: z._default(z.string().check(z.regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a valid DynamoDB table name')), 'orders'),
+    AWS_REGION: text('us-east-1'),
+    DYNAMODB_ENDPOINT: z.optional(z.url()),
     // The SQS queue of the cloud deployment; without it the in-memory queue is used.
-    QUEUE_URL: z.url().optional(),
+    QUEUE_URL: z.optional(z.url()),
     // The cloud sweeper leaves orders younger than this to the messages already on their way.
     SWEEP_GRACE_MS: int(60_000),
     // The local runtimes: where they listen and keep DynamoDB Local's data.
     PORT: int(3000, 0, 65_535),
-    HOST: z.string().min(1).default('127.0.0.1'),
-    DATA_DIR: z.string().min(1).default('.data'),
+    HOST: text('127.0.0.1'),
+    DATA_DIR: text('.data'),
     PROCESSING_MIN_MS: int(500),
     PROCESSING_MAX_MS: int(2000),
     PROCESSING_CONCURRENCY: int(32, 1, 1024),
-    PROCESSING_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
+    PROCESSING_FAILURE_RATE: z._default(z.coerce.number().check(z.gte(0), z.lte(1)), 0),
     MAX_ATTEMPTS: int(5, 1, 100),
     QUEUE_CAPACITY: int(10_000, 1, 10_000_000),
     LEASE_MS: int(30_000, 100),
@@ -29,35 +35,42 @@ const EnvSchema = z
     SWEEP_INTERVAL_MS: int(5_000, 100),
     CREATE_BATCH_MAX: int(99, 1, 99),
     CREATE_MAX_IN_FLIGHT: int(4, 1, 64),
-    LOG_LEVEL: z
-      .string()
-      .transform((level) => level.toUpperCase())
-      .pipe(z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT', 'CRITICAL']))
-      .default('INFO'),
-    SERVICE_NAME: z.string().min(1).default('order-processing'),
+    LOG_LEVEL: z._default(
+      z.pipe(
+        z.pipe(
+          z.string(),
+          z.transform((level: string) => level.toUpperCase()),
+        ),
+        z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT', 'CRITICAL']),
+      ),
+      'INFO',
+    ),
+    SERVICE_NAME: text('order-processing'),
     // In the cloud the keys come from this SSM SecureString parameter (same format), read at cold start.
-    API_KEYS_PARAMETER: z.string().startsWith('/').optional(),
+    API_KEYS_PARAMETER: z.optional(z.string().check(z.startsWith('/'))),
     // API keys as name:scope1+scope2:sha256hex entries (npm run key:new makes one); none means auth is off.
-    API_KEYS: z
-      .string()
-      .default('')
-      .transform((text, ctx) => {
+    API_KEYS: z.pipe(
+      z._default(z.string(), ''),
+      z.transform((entries: string, ctx) => {
         try {
-          return parseApiKeys(text);
+          return parseApiKeys(entries);
         } catch (error) {
-          ctx.addIssue({ code: 'custom', message: (error as Error).message });
+          ctx.issues.push({ code: 'custom', message: (error as Error).message, input: entries });
           return z.NEVER;
         }
       }),
+    ),
   })
-  .refine((env) => env.PROCESSING_MIN_MS <= env.PROCESSING_MAX_MS, {
-    message: 'must not be above PROCESSING_MAX_MS',
-    path: ['PROCESSING_MIN_MS'],
-  })
-  .refine((env) => env.LEASE_MS > env.PROCESSING_MAX_MS, {
-    message: 'must be longer than PROCESSING_MAX_MS, or work in progress would be taken over',
-    path: ['LEASE_MS'],
-  });
+  .check(
+    z.refine((env) => env.PROCESSING_MIN_MS <= env.PROCESSING_MAX_MS, {
+      message: 'must not be above PROCESSING_MAX_MS',
+      path: ['PROCESSING_MIN_MS'],
+    }),
+    z.refine((env) => env.LEASE_MS > env.PROCESSING_MAX_MS, {
+      message: 'must be longer than PROCESSING_MAX_MS, or work in progress would be taken over',
+      path: ['LEASE_MS'],
+    }),
+  );
 
 /** Every setting of the service, read once from the environment. */
 export type Config = z.output<typeof EnvSchema>;

@@ -99,7 +99,7 @@ const tidy = ({ jsonSchema }: { jsonSchema: JsonSchema }): void => {
   if (jsonSchema.format === 'date-time') delete jsonSchema.pattern;
 };
 
-const toJsonSchemas = (schemas: Record<string, z.ZodType>, io: 'input' | 'output'): Record<string, JsonSchema> => {
+const toJsonSchemas = (schemas: Record<string, z.core.$ZodType>, io: 'input' | 'output'): Record<string, JsonSchema> => {
   const registry = z.registry<{ id: string }>();
   for (const [id, schema] of Object.entries(schemas)) registry.add(schema, { id });
   const { schemas: converted } = z.toJSONSchema(registry, { io, uri: (id) => schemaRef(id).$ref, override: tidy });
@@ -122,7 +122,7 @@ const queryParameters = (): Parameter[] => {
 };
 
 const orderIdParameter = (): Parameter => {
-  const { $schema, description, ...schema } = z.toJSONSchema(OrderInputSchema.shape.order_id.unwrap()) as JsonSchema;
+  const { $schema, description, ...schema } = z.toJSONSchema(OrderInputSchema.shape.order_id.def.innerType) as JsonSchema;
   return { name: 'order_id', in: 'path', required: true, description: 'The id of the order.', schema, example: 'ORD001' };
 };
 
@@ -146,7 +146,7 @@ const text = (description: string, mediaTypes: string[]): Response => ({
   content: Object.fromEntries(mediaTypes.map((type) => [type, { schema: { type: 'string' } }])),
 });
 
-const examples = (schema: z.ZodType): unknown[] => (schema.meta()?.examples as unknown[] | undefined) ?? [];
+const examples = (schema: z.core.$ZodType): unknown[] => (z.globalRegistry.get(schema)?.examples as unknown[] | undefined) ?? [];
 
 const ORDER_EXAMPLE = examples(OrderSchema)[0] as z.output<typeof OrderSchema>;
 /** The same order as it is answered to its create: not started yet. */

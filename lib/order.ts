@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { InvalidOrder, type FieldError } from './errors.ts';
 
 export const ORDER_STATUSES = ['PENDING', 'PROCESSING', 'COMPLETED', 'FAILED'] as const;
@@ -27,9 +27,11 @@ const idLike = () =>
     [
       z
         .string()
-        .min(1, ID_CHARS)
-        .max(128, ID_CHARS)
-        .refine((text) => !LONE_SURROGATE.test(text), 'must be valid Unicode text (no lone surrogate)'),
+        .check(
+          z.minLength(1, ID_CHARS),
+          z.maxLength(128, ID_CHARS),
+          z.refine((text) => !LONE_SURROGATE.test(text), 'must be valid Unicode text (no lone surrogate)'),
+        ),
       z.int('must be a string or an integer'),
     ],
     { error: required('a string or an integer') },
@@ -46,27 +48,29 @@ const hasAtMostTwoDecimals = (value: number): boolean => {
 export const OrderInputSchema = z
   .strictObject(
     {
-      order_id: z
-        .string({ error: required('a string') })
-        .regex(ORDER_ID_PATTERN, 'must be 1-64 characters of A-Z a-z 0-9 _ . : -')
-        .meta({ description: "The client's idempotency key; the server generates a ULID when it is absent." })
-        .optional(),
-      user_id: idLike().meta({ description: 'Stored and returned as a string.' }),
+      order_id: z.optional(
+        z
+          .string({ error: required('a string') })
+          .check(z.regex(ORDER_ID_PATTERN, 'must be 1-64 characters of A-Z a-z 0-9 _ . : -'))
+          .register(z.globalRegistry, { description: "The client's idempotency key; the server generates a ULID when it is absent." }),
+      ),
+      user_id: idLike().register(z.globalRegistry, { description: 'Stored and returned as a string.' }),
       item_ids: z
         .array(idLike(), { error: required('an array of strings or integers') })
-        .min(1, 'must have at least 1 item')
-        .max(100, 'must have at most 100 items')
-        .meta({ description: 'Returned exactly as given.' }),
+        .check(z.minLength(1, 'must have at least 1 item'), z.maxLength(100, 'must have at most 100 items'))
+        .register(z.globalRegistry, { description: 'Returned exactly as given.' }),
       total_amount: z
         .number({ error: required('a finite number') })
-        .min(0, 'must be >= 0')
-        .lt(1e12, 'must be below 1e12')
-        .refine(hasAtMostTwoDecimals, 'must have at most 2 decimal places')
-        .meta({ description: 'At most 2 decimal places; stored without binary rounding.' }),
+        .check(
+          z.gte(0, 'must be >= 0'),
+          z.lt(1e12, 'must be below 1e12'),
+          z.refine(hasAtMostTwoDecimals, 'must have at most 2 decimal places'),
+        )
+        .register(z.globalRegistry, { description: 'At most 2 decimal places; stored without binary rounding.' }),
     },
     { error: (issue) => (issue.code === 'invalid_type' ? 'must be a JSON object' : undefined) },
   )
-  .meta({
+  .register(z.globalRegistry, {
     examples: [
       { order_id: 'ORD001', user_id: 'USER001', item_ids: [1, 2, 3], total_amount: 99.99 },
       { user_id: 42, item_ids: ['SKU-9', 7], total_amount: 0 },
@@ -94,6 +98,22 @@ export interface Order extends NewOrder {
   processing_ms?: number;
   error?: string;
 }
+
+/** The fields of an order the API shows, in the documented order (lib/apiSchemas.ts describes each). */
+export const ORDER_VIEW_FIELDS = [
+  'order_id',
+  'user_id',
+  'item_ids',
+  'total_amount',
+  'status',
+  'attempts',
+  'created_at',
+  'started_at',
+  'completed_at',
+  'processing_ms',
+  'failed_at',
+  'error',
+] as const satisfies readonly (keyof Order)[];
 
 const fieldName = (path: readonly PropertyKey[]): string =>
   path.reduce<string>(

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { InvalidQuery } from './errors.ts';
 import { fieldErrors, ORDER_ID_PATTERN } from './order.ts';
 
@@ -10,9 +10,9 @@ export interface ListPosition {
 }
 
 const PositionSchema = z.strictObject({
-  user_id: z.string().min(1).max(128),
+  user_id: z.string().check(z.minLength(1), z.maxLength(128)),
   created_at: z.iso.datetime(),
-  order_id: z.string().regex(ORDER_ID_PATTERN),
+  order_id: z.string().check(z.regex(ORDER_ID_PATTERN)),
 });
 
 /** The opaque cursor of the next page: the position, as base64url JSON. */
@@ -29,28 +29,31 @@ const decodeCursor = (cursor: string): ListPosition | undefined => {
 };
 
 /** The query string of GET /orders, exactly as API.md states it (the OpenAPI document is generated from it). */
+const LIMIT_RULE = 'must be an integer from 1 to 100';
+
 export const ListOrdersQuerySchema = z.strictObject({
   user_id: z
     .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
-    .min(1, 'must be 1-128 characters')
-    .max(128, 'must be 1-128 characters')
-    .meta({ description: "The user whose orders to list, as the orders' `user_id`.", examples: ['USER001'] }),
-  limit: z.coerce
-    .number<string>({ error: 'must be an integer from 1 to 100' })
-    .int('must be an integer from 1 to 100')
-    .min(1, 'must be an integer from 1 to 100')
-    .max(100, 'must be an integer from 1 to 100')
-    .default(20)
-    .meta({ description: 'Most orders in the page.', examples: [20] }),
-  cursor: z
-    .string()
-    .transform((cursor, context) => {
-      const position = decodeCursor(cursor);
-      if (!position) context.addIssue({ code: 'custom', message: 'is not a cursor this service issued' });
-      return position ?? z.NEVER;
-    })
-    .meta({ description: 'The `next_cursor` of the previous page, unchanged; absent for the first page.' })
-    .optional(),
+    .check(z.minLength(1, 'must be 1-128 characters'), z.maxLength(128, 'must be 1-128 characters'))
+    .register(z.globalRegistry, { description: "The user whose orders to list, as the orders' `user_id`.", examples: ['USER001'] }),
+  limit: z
+    ._default(
+      z.coerce.number<string>({ error: LIMIT_RULE }).check(z.int(LIMIT_RULE), z.gte(1, LIMIT_RULE), z.lte(100, LIMIT_RULE)),
+      20,
+    )
+    .register(z.globalRegistry, { description: 'Most orders in the page.', examples: [20] }),
+  cursor: z.optional(
+    z
+      .pipe(
+        z.string(),
+        z.transform((cursor: string, context) => {
+          const position = decodeCursor(cursor);
+          if (!position) context.issues.push({ code: 'custom', message: 'is not a cursor this service issued', input: cursor });
+          return position ?? z.NEVER;
+        }),
+      )
+      .register(z.globalRegistry, { description: 'The `next_cursor` of the previous page, unchanged; absent for the first page.' }),
+  ),
 });
 
 /** A validated GET /orders query. */

@@ -8,11 +8,10 @@ import type { Condition } from 'dynamodb-toolbox/entity/actions/parseCondition';
 import { UpdateItemCommand } from 'dynamodb-toolbox/entity/actions/update';
 import { $add, $append, $remove } from 'dynamodb-toolbox/entity/actions/update/symbols';
 import { QueryCommand } from 'dynamodb-toolbox/table/actions/query';
-import { OrderSchema } from './apiSchemas.ts';
 import { OrderConflict, StoreUnavailable } from './errors.ts';
 import type { Settled } from './groupCommit.ts';
 import { bucketAttribute } from './histogram.ts';
-import { sameContent, type NewOrder, type Order, type OrderStatus } from './order.ts';
+import { ORDER_VIEW_FIELDS, sameContent, type NewOrder, type Order, type OrderStatus } from './order.ts';
 import { counterUpdate, METRICS_SHARDS, type CounterMove } from './counters.ts';
 import { DUE_INDEX, orderKey, USER_INDEX, WORK_SHARDS, type Store } from './store.ts';
 
@@ -48,8 +47,6 @@ type TransactWriteItem = NonNullable<TransactWriteCommandInput['TransactItems']>
 
 const TRANSACTION_RETRIES = 8;
 
-/** What the API shows of an order (the fields of its response schema): what list reads project. */
-const ORDER_VIEW_ATTRIBUTES = Object.keys(OrderSchema.shape) as (keyof Order)[];
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -287,7 +284,7 @@ export class OrderRepository {
         page = await OrderTable.build(QueryCommand)
           .entities(OrderEntity)
           .query({ index: USER_INDEX, partition: userId })
-          .options({ reverse: true, limit: limit + 1 - orders.length, attributes: ORDER_VIEW_ATTRIBUTES, exclusiveStartKey })
+          .options({ reverse: true, limit: limit + 1 - orders.length, attributes: [...ORDER_VIEW_FIELDS], exclusiveStartKey })
           .send();
       } catch (error) {
         throw translateStoreError(error);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
-import type { MetricsSchema, OrderListSchema, OrderSchema } from '../../lib/apiSchemas.ts';
+import { OrderSchema, type MetricsSchema, type OrderListSchema } from '../../lib/apiSchemas.ts';
 import type { Metrics } from '../../lib/metrics.ts';
-import { parseOrderInput, type Order } from '../../lib/order.ts';
+import { ORDER_VIEW_FIELDS, parseOrderInput, type Order } from '../../lib/order.ts';
 import { parseListOrdersQuery } from '../../lib/orderListQuery.ts';
 import type { OrderPage } from '../../lib/orderService.ts';
 import { openApiDocument, type JsonSchema, type MediaType, type Parameter, type Response } from '../../lib/openapi.ts';
@@ -15,6 +15,10 @@ type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const typesMatchSchemas: [Same<Order, z.output<typeof OrderSchema>>, Same<Metrics, z.output<typeof MetricsSchema>>, Same<OrderPage, z.output<typeof OrderListSchema>>] = [true, true, true];
 
 const document = openApiDocument();
+
+it('lists the fields of an order, which list reads project, as the response schema documents them', () => {
+  expect(ORDER_VIEW_FIELDS).toEqual(Object.keys(OrderSchema.shape));
+});
 const validator = new OpenApiValidator(document);
 
 const operations = Object.entries(document.paths).flatMap(([path, methods]) =>
