@@ -31,6 +31,13 @@ export const counterUpdate = (tableName: string, shard: number, move: CounterMov
   };
 };
 
+/** The moves of several transitions committed together, as one. */
+export const mergeMoves = (moves: CounterMove[]): CounterMove => {
+  const merged: CounterMove = {};
+  for (const move of moves) for (const [name, by] of Object.entries(move) as [CounterName, number][]) merged[name] = (merged[name] ?? 0) + by;
+  return merged;
+};
+
 /** Every counter summed over the shards: one strongly consistent BatchGetItem, whatever the order count. */
 export async function readCounters(documentClient: DynamoDBDocumentClient, tableName: string): Promise<Map<string, number>> {
   const totals = new Map<string, number>();

@@ -1,5 +1,5 @@
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { afterEach, describe, expect, it } from 'vitest';
+import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { OrderConflict } from '../../lib/errors.ts';
 import { readMetrics } from '../../lib/metrics.ts';
 import type { MemoryQueue } from '../../lib/queue/memoryQueue.ts';
@@ -121,6 +121,26 @@ describe('processing orders', () => {
       'PROCESSING#2',
       'COMPLETED#2',
     ]);
+  });
+
+  it('commits concurrent transitions together, and answers a stale one false without failing the others', async () => {
+    const { orderService, orders, store } = await testServices();
+    const ids = Array.from({ length: 40 }, (_, i) => `BATCH-${i}`);
+    await Promise.all(ids.map((id) => orderService.create(validOrder({ order_id: id }))));
+    const pending = await Promise.all(ids.map(async (id) => (await orders.get(id))!));
+    const now = Date.now();
+    for (const order of pending.slice(0, 10)) expect(await orders.claim(order, now, 30_000)).toBeDefined();
+
+    const send = vi.spyOn(store.documentClient, 'send');
+    const claims = await Promise.all(pending.map((order) => orders.claim(order, now, 30_000)));
+
+    // One transaction for all 40, cancelled by the 10 stale claims; then one for the other 30.
+    expect(send.mock.calls.filter(([command]) => command instanceof TransactWriteCommand)).toHaveLength(2);
+    expect(claims.map((claimed) => claimed !== undefined)).toEqual([...Array(10).fill(false), ...Array(30).fill(true)]);
+    const metrics = await readMetrics(store);
+    expect(metrics.status_counts).toEqual({ PENDING: 0, PROCESSING: 40, COMPLETED: 0, FAILED: 0 });
+    expect(metrics.status_counts).toEqual(countByStatus(await scanOrders(store)));
+    for (const id of ids) expect((await orders.get(id))!.history.map((h) => h.status)).toEqual(['PENDING', 'PROCESSING']);
   });
 
   it('keeps metrics equal to a full scan through retries and failures', async () => {
