@@ -59,7 +59,6 @@ const TRANSACTION_RETRIES = 8;
 /** Transition commits under way at once; more transitions wait and join the next one. */
 const TRANSITIONS_IN_FLIGHT = 4;
 
-
 const iso = (ms: number) => new Date(ms).toISOString();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
