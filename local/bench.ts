@@ -52,7 +52,16 @@ const order = (i: number, prefix: string) => ({
 });
 
 /** Keep-alive HTTP client: one socket per simulated client. */
-const agent = new Agent({ keepAlive: true, maxSockets: COUNTS.clients });
+let agent = new Agent({ keepAlive: true, maxSockets: COUNTS.clients });
+
+/**
+ * New connections for a load that follows a pause: a socket left idle longer than the server's keep-alive
+ * timeout may be closed by the server just as it is reused, failing a request no real client would count.
+ */
+const freshConnections = () => {
+  agent.destroy();
+  agent = new Agent({ keepAlive: true, maxSockets: COUNTS.clients });
+};
 const call = (url: string, method: string, path: string, body?: unknown) =>
   new Promise<{ status: number; body: string }>((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -108,10 +117,14 @@ const peakRssMb = async (pid: number) => {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
 };
 
-/** Runs `total` calls of `one` with `clients` concurrent loops; returns latencies (ms), errors and elapsed time. */
+/**
+ * Runs `total` calls of `one` with `clients` concurrent loops; returns latencies (ms), errors (counted by what
+ * went wrong: the message or code of what `one` threw, or a false answer) and elapsed time.
+ */
 async function load(total: number, clients: number, one: (i: number) => Promise<boolean>, label: string) {
   let next = 0;
   let errors = 0;
+  const errorKinds: Record<string, number> = {};
   const latencies: number[] = [];
   const started = performance.now();
   const ticker = setInterval(() => progress(`${label}: ${latencies.length + errors}/${total}`), 250);
@@ -119,17 +132,28 @@ async function load(total: number, clients: number, one: (i: number) => Promise<
     Array.from({ length: clients }, async () => {
       for (let i = next++; i < total; i = next++) {
         const sent = performance.now();
-        const ok = await one(i).catch(() => false);
-        if (ok) latencies.push(performance.now() - sent);
-        else errors++;
+        const outcome = await one(i).catch((error: Error & { code?: string }) => error.code ?? error.message);
+        if (outcome === true) latencies.push(performance.now() - sent);
+        else {
+          errors++;
+          const kind = outcome === false ? 'unexpected answer' : outcome;
+          errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+        }
       }
     }),
   );
   clearInterval(ticker);
   const elapsedMs = performance.now() - started;
   latencies.sort((a, b) => a - b);
-  return { elapsedMs, errors, latencies };
+  return { elapsedMs, errors, errorKinds, latencies };
 }
+
+/** POSTs an order; throws what the answer was unless it is 201. */
+const create = async (url: string, body: unknown): Promise<boolean> => {
+  const { status } = await call(url, 'POST', '/orders', body);
+  if (status !== 201) throw new Error(`HTTP ${status}`);
+  return true;
+};
 
 /**
  * The store ceiling: the writes the design makes per create (group commits of `batch` conditional puts
@@ -276,15 +300,17 @@ async function main() {
       await storeCeiling(ingestStore, Math.min(5_000, COUNTS.ingest), batch, inFlight, 'warm-up');
       await load(Math.min(2_000, COUNTS.ingest), COUNTS.clients, async (i) => (await call(ingestApp.url, 'POST', '/orders', order(i, 'warm'))).status === 201, 'ingest warm-up');
       const perRound = Math.ceil(COUNTS.ingest / INGEST_ROUNDS);
-      const ceiling = { elapsedMs: 0, errors: 0, latencies: [] as number[] };
-      const ingest = { elapsedMs: 0, errors: 0, latencies: [] as number[] };
+      const ceiling = { elapsedMs: 0, errors: 0, errorKinds: {} as Record<string, number>, latencies: [] as number[] };
+      const ingest = { elapsedMs: 0, errors: 0, errorKinds: {} as Record<string, number>, latencies: [] as number[] };
       for (let turn = 1; turn <= INGEST_ROUNDS; turn++) {
         const store = await storeCeiling(ingestStore, perRound, batch, inFlight, `round ${turn} of ${INGEST_ROUNDS}`);
-        const http = await load(perRound, COUNTS.clients, async (i) => (await call(ingestApp.url, 'POST', '/orders', order(i, `ingest-${turn}`))).status === 201, `ingest (${COUNTS.clients} clients), round ${turn} of ${INGEST_ROUNDS}`);
+        freshConnections();
+        const http = await load(perRound, COUNTS.clients, (i) => create(ingestApp.url, order(i, `ingest-${turn}`)), `ingest (${COUNTS.clients} clients), round ${turn} of ${INGEST_ROUNDS}`);
         for (const [total, part] of [[ceiling, store], [ingest, http]] as const) {
           total.elapsedMs += part.elapsedMs;
           total.errors += part.errors;
           total.latencies.push(...part.latencies);
+          for (const [kind, count] of Object.entries(part.errorKinds)) total.errorKinds[kind] = (total.errorKinds[kind] ?? 0) + count;
         }
       }
       await ingestApp.stop();
@@ -307,6 +333,7 @@ async function main() {
         p95_ms: round(percentile(ingest.latencies, 0.95)),
         p99_ms: round(percentile(ingest.latencies, 0.99)),
         errors: ingest.errors,
+        ...(ingest.errors > 0 && { errors_by_kind: ingest.errorKinds }),
         // Little's law: with every client always waiting on one order, the mean latency at this rate is
         // clients / rate whatever each layer costs; only a faster store lowers it, the spread above it is ours.
         closed_loop_mean_ms: Math.round((COUNTS.clients / ingestPerSecond) * 1000),
