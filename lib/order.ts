@@ -153,18 +153,9 @@ export const sameContent = (a: NewOrder, b: NewOrder): boolean =>
   a.item_ids.length === b.item_ids.length &&
   a.item_ids.every((id, i) => id === b.item_ids[i]);
 
-/** The public view of a stored order: the documented fields, in the documented order. */
-export const toOrderView = (stored: Order): Order => ({
-  order_id: stored.order_id,
-  user_id: stored.user_id,
-  item_ids: stored.item_ids,
-  total_amount: stored.total_amount,
-  status: stored.status,
-  attempts: stored.attempts,
-  created_at: stored.created_at,
-  ...(stored.started_at !== undefined && { started_at: stored.started_at }),
-  ...(stored.completed_at !== undefined && { completed_at: stored.completed_at }),
-  ...(stored.processing_ms !== undefined && { processing_ms: stored.processing_ms }),
-  ...(stored.failed_at !== undefined && { failed_at: stored.failed_at }),
-  ...(stored.error !== undefined && { error: stored.error }),
-});
+/** The public view of a stored order: the documented fields it has, in the documented order. */
+export const toOrderView = (stored: Order): Order => {
+  const view: Partial<Record<keyof Order, unknown>> = {};
+  for (const field of ORDER_VIEW_FIELDS) if (stored[field] !== undefined) view[field] = stored[field];
+  return view as Order;
+};
