@@ -152,3 +152,10 @@ export async function startService(
     throw new Error(`${(error as Error).message}\n${output}`);
   }
 }
+
+/** Runs a command to its end (within `timeoutMs`): its exit code and everything it printed. */
+export const runToEnd = async (file: string, args: string[], env: Record<string, string>, { timeoutMs = 90_000 } = {}) =>
+  promisify(execFile)(file, args, { env: { ...process.env, ...env }, timeout: timeoutMs }).then(
+    ({ stdout, stderr }) => ({ code: 0 as number | null, output: stdout + stderr }),
+    (error: { code: number | null; stdout: string; stderr: string }) => ({ code: error.code, output: error.stdout + error.stderr }),
+  );

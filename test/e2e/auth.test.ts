@@ -1,5 +1,5 @@
-import { dynamodbEndpoint, startService, uniqueTable } from '../support.ts';
-import { describeAuth, runToEnd } from './authContract.ts';
+import { dynamodbEndpoint, runToEnd, startService, uniqueTable } from '../support.ts';
+import { describeAuth } from './authContract.ts';
 
 const base = () => ({ PORT: '0', DYNAMODB_ENDPOINT: dynamodbEndpoint(), TABLE_NAME: uniqueTable('auth') });
 

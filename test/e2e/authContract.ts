@@ -1,5 +1,3 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashKey } from '../../lib/auth.ts';
 import { validOrder, type RunningService } from '../support.ts';
@@ -105,10 +103,3 @@ export function describeAuth(
     }, 120_000);
   });
 }
-
-/** Runs a command to its end (within a minute and a half): its exit code and everything it printed. */
-export const runToEnd = async (file: string, args: string[], env: Record<string, string>) =>
-  promisify(execFile)(file, args, { env: { ...process.env, ...env }, timeout: 90_000 }).then(
-    ({ stdout, stderr }) => ({ code: 0, output: stdout + stderr }),
-    (error: { code: number | null; stdout: string; stderr: string }) => ({ code: error.code, output: error.stdout + error.stderr }),
-  );

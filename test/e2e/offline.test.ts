@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../local/dynamodbLocal.ts';
-import { dynamodbEndpoint, pollUntil, startService, uniqueTable, validOrder, type RunningService } from '../support.ts';
-import { describeAuth, runToEnd } from './authContract.ts';
+import { dynamodbEndpoint, pollUntil, runToEnd, startService, uniqueTable, validOrder, type RunningService } from '../support.ts';
+import { describeAuth } from './authContract.ts';
 import { describeContract } from './contract.ts';
 
 const SCRIPT = 'start:offline';

@@ -1,27 +1,13 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dynamodbEndpoint, uniqueTable } from '../support.ts';
-
-const run = promisify(execFile);
+import { dynamodbEndpoint, runToEnd, uniqueTable } from '../support.ts';
 
 /** Runs the standalone entry point to completion and returns its exit code and output. */
-const standalone = async (env: Record<string, string>) => {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'local/standalone.ts'], {
-      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
-      timeout: 60_000,
-    });
-    return { code: 0, output: stdout + stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, output: failed.stdout + failed.stderr };
-  }
-};
+const standalone = (env: Record<string, string>) =>
+  runToEnd(process.execPath, ['--import', 'tsx', 'local/standalone.ts'], { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env }, { timeoutMs: 60_000 });
 
 describe('standalone start-up errors', () => {
   let blocker: Server;
