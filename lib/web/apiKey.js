@@ -8,6 +8,13 @@ let key = sessionStorage.getItem(STORAGE) ?? '';
 const form = document.querySelector('#key-form');
 const input = document.querySelector('#api-key');
 
+/** Writes the page's status line. */
+export const showStatus = (state, text) => {
+  const status = document.querySelector('#live');
+  status.dataset.state = state;
+  status.textContent = text;
+};
+
 /** A GET of the API, with the key when there is one. */
 export const api = (path) => fetch(path, { cache: 'no-store', headers: key ? { authorization: `Bearer ${key}` } : {} });
 
@@ -32,3 +39,17 @@ export const onKey = (retry) =>
     input.value = '';
     void retry();
   });
+
+// The OpenAPI document needs the key too, which a plain link cannot send: links to it fetch it with the
+// key and save what they read as openapi.json (or, refused, ask for a key like the page does).
+document.addEventListener('click', async (event) => {
+  const link = event.target instanceof Element ? event.target.closest('a[href="/openapi.json"]') : null;
+  if (!link) return;
+  event.preventDefault();
+  const response = await api('/openapi.json');
+  if (await refusal(response)) return input.focus();
+  if (!response.ok) return showStatus('error', `cannot read /openapi.json (HTTP ${response.status})`);
+  const url = URL.createObjectURL(await response.blob());
+  Object.assign(document.createElement('a'), { href: url, download: 'openapi.json' }).click();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+});

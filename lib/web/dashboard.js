@@ -3,7 +3,7 @@
 // API are only ever set as text, never as markup. When the service asks for an API key, the person enters
 // one (apiKey.js).
 
-import { api, onKey, refusal } from './apiKey.js';
+import { api, onKey, refusal, showStatus } from './apiKey.js';
 
 const REFRESH_MS = 1_000;
 const HISTORY_MS = 5 * 60_000;
@@ -42,12 +42,6 @@ const resetChart = (svg) => {
   const height = Math.max(160, Math.round(svg.clientHeight || 220));
   svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
   return { width, height, left: 44, right: 12, top: 12, bottom: 24 };
-};
-
-const setLive = (state, text) => {
-  const live = $('#live');
-  live.dataset.state = state;
-  live.textContent = text;
 };
 
 /** Keeps the counts of each sample; a service that starts over (fewer orders than before) starts the series over. */
@@ -291,7 +285,7 @@ const refresh = async () => {
     const response = await api('/metrics');
     const refused = await refusal(response);
     if (refused) {
-      setLive('error', refused);
+      showStatus('error', refused);
       return;
     }
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
@@ -301,10 +295,10 @@ const refresh = async () => {
     renderThroughput();
     renderHistogram(metrics);
     document.body.dataset.generatedAt = metrics.generated_at;
-    setLive('live', `live · ${new Date(metrics.generated_at).toLocaleTimeString()}`);
+    showStatus('live', `live · ${new Date(metrics.generated_at).toLocaleTimeString()}`);
     if (watched) await lookUp(watched);
   } catch (error) {
-    setLive('error', `cannot read /metrics (${error.message}), retrying`);
+    showStatus('error', `cannot read /metrics (${error.message}), retrying`);
   } finally {
     refreshing = false;
     clearTimeout(refreshTimer);

@@ -2,7 +2,7 @@
 // one page. Everything shown comes from the document; every value taken from it is escaped before it is
 // placed in markup, and the document itself comes from this service.
 
-import { api, onKey, refusal } from './apiKey.js';
+import { api, onKey, refusal, showStatus } from './apiKey.js';
 
 const ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 const escape = (text) => String(text).replace(/[&<>"']/g, (c) => ESCAPES[c]);
@@ -190,28 +190,22 @@ ${schemas.map(schemaSection).join('')}`;
   return { nav, main };
 };
 
-const status = document.querySelector('#live');
-const setStatus = (state, text) => {
-  status.dataset.state = state;
-  status.textContent = text;
-};
-
 const load = async () => {
   try {
     const response = await api('/openapi.json');
     const refused = await refusal(response);
-    if (refused) return setStatus('error', refused);
+    if (refused) return showStatus('error', refused);
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const openapi = await response.json();
     const { nav, main } = render(openapi);
     document.querySelector('#contents').innerHTML = nav;
     document.querySelector('#reference').innerHTML = main;
     document.title = `${openapi.info.title} · API reference`;
-    setStatus('ready', `OpenAPI ${openapi.openapi} · v${openapi.info.version}`);
+    showStatus('ready', `OpenAPI ${openapi.openapi} · v${openapi.info.version}`);
     // The page was empty when the browser looked for the fragment: go to it now.
     if (location.hash) document.getElementById(decodeURIComponent(location.hash.slice(1)))?.scrollIntoView();
   } catch (error) {
-    setStatus('error', `cannot read /openapi.json (${error.message})`);
+    showStatus('error', `cannot read /openapi.json (${error.message})`);
   }
 };
 

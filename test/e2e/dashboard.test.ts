@@ -1,4 +1,4 @@
-import { access, mkdir } from 'node:fs/promises';
+import { access, mkdir, readFile } from 'node:fs/promises';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashKey } from '../../lib/auth.ts';
@@ -296,12 +296,24 @@ describe('the pages of a service with API keys', () => {
       await tab.waitForSelector('#op-createOrder');
       expect(await tab.isHidden('#key-form')).toBe(true);
 
+      // A plain link cannot send the key: the OpenAPI link fetches the document with it and saves it.
+      const saved = tab.waitForEvent('download');
+      await tab.click('header nav a[href="/openapi.json"]');
+      const download = await saved;
+      expect(download.suggestedFilename()).toBe('openapi.json');
+      const expected = await fetch(`${secured.url}/openapi.json`, { headers: { authorization: `Bearer ${key}` } });
+      expect(JSON.parse(await readFile((await download.path())!, 'utf8'))).toEqual(await expected.json());
+
       // A new tab has no key: the reference asks for one, and shows nothing until it is given.
       const fresh = await (await browser.newContext()).newPage();
       await fresh.goto(`${secured.url}/docs`);
       await fresh.waitForSelector('#key-form:not([hidden])');
       expect(await fresh.textContent('#live')).toBe('Send an API key as Authorization: Bearer <key> (or x-api-key)');
       expect(await fresh.locator('#reference section').count()).toBe(0);
+      // Its OpenAPI link, refused too, points at the key field instead of leaving for a 401.
+      await fresh.click('header nav a[href="/openapi.json"]');
+      await fresh.waitForFunction(() => (globalThis as any).document.activeElement?.id === 'api-key');
+      expect(fresh.url()).toBe(`${secured.url}/docs`);
       await fresh.fill('#api-key', key);
       await fresh.click('#key-form button');
       await fresh.waitForSelector('#op-createOrder');
