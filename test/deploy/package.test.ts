@@ -13,6 +13,7 @@ import { createDocumentClient, createStore, tableDefinition } from '../../lib/st
 const run = promisify(execFile);
 
 type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: unknown };
+let template: { Resources: Record<string, Resource>; Conditions: Record<string, unknown>; Outputs: Record<string, { Value: unknown }> };
 let resources: Record<string, Resource>;
 const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
 
@@ -25,7 +26,8 @@ beforeAll(async () => {
     env: { ...process.env, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_PROFILE: '' },
     timeout: 180_000,
   });
-  resources = JSON.parse(await readFile('.serverless/cloudformation-template-update-stack.json', 'utf8')).Resources;
+  template = JSON.parse(await readFile('.serverless/cloudformation-template-update-stack.json', 'utf8'));
+  resources = template.Resources;
 }, 200_000);
 
 describe('the staging CloudFormation template', () => {
@@ -105,6 +107,27 @@ describe('the staging CloudFormation template', () => {
     const [[, mapping]] = ofType('AWS::Lambda::EventSourceMapping') as [[string, Resource]];
     expect(mapping.Properties).toMatchObject({ FunctionResponseTypes: ['ReportBatchItemFailures'] });
     expect(target(mapping.Properties.EventSourceArn)).toBe('OrdersQueue');
+  });
+
+  it('pages the operators through one topic: dead letters, a backlog falling behind, consumer, sweeper and API failures', () => {
+    const watched = ofType('AWS::CloudWatch::Alarm').map(([, alarm]) => {
+      const { AlarmActions, OKActions, Namespace, MetricName, Dimensions, TreatMissingData } = alarm.Properties;
+      expect(AlarmActions.map(target)).toEqual(['AlarmTopic']);
+      expect(OKActions.map(target)).toEqual(['AlarmTopic']);
+      expect(TreatMissingData).toBe('notBreaching');
+      return `${Namespace} ${MetricName} ${target(Dimensions[0].Value)}`;
+    });
+    expect(watched.sort()).toEqual([
+      'AWS/ApiGateway 5xx HttpApi',
+      'AWS/Lambda Errors ProcessOrderLambdaFunction',
+      'AWS/Lambda Errors SweeperLambdaFunction',
+      'AWS/SQS ApproximateAgeOfOldestMessage OrdersQueue',
+      'AWS/SQS ApproximateNumberOfMessagesVisible OrdersDeadLetterQueue',
+    ]);
+    // With no ALARM_EMAIL at package time, the template holds the subscription but the condition leaves it out.
+    expect(resources.AlarmEmail).toMatchObject({ Condition: 'HasAlarmEmail', Properties: { Protocol: 'email', Endpoint: '' } });
+    expect(template.Conditions.HasAlarmEmail).toEqual({ 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] });
+    expect(target(template.Outputs.AlarmTopicArn?.Value)).toBe('AlarmTopic');
   });
 
   it('gives each function a least-privilege role: only its actions, only on this table and queue', () => {
