@@ -46,10 +46,14 @@ document.addEventListener('click', async (event) => {
   const link = event.target instanceof Element ? event.target.closest('a[href="/openapi.json"]') : null;
   if (!link) return;
   event.preventDefault();
-  const response = await api('/openapi.json');
-  if (await refusal(response)) return input.focus();
-  if (!response.ok) return showStatus('error', `cannot read /openapi.json (HTTP ${response.status})`);
-  const url = URL.createObjectURL(await response.blob());
-  Object.assign(document.createElement('a'), { href: url, download: 'openapi.json' }).click();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  try {
+    const response = await api('/openapi.json');
+    if (await refusal(response)) return input.focus();
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const url = URL.createObjectURL(await response.blob());
+    Object.assign(document.createElement('a'), { href: url, download: 'openapi.json' }).click();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  } catch (error) {
+    showStatus('error', `cannot read /openapi.json (${error.message})`);
+  }
 });
