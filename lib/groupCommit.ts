@@ -1,15 +1,21 @@
+import type { StoreGate, Urgency } from './storeGate.ts';
+
 /** The outcome of one item of a committed batch: a value, or the error that item alone met. */
 export type Settled<R> = { ok: true; value: R } | { ok: false; error: unknown };
 
 export interface GroupCommitOptions<T, R> {
-  /** Most items one commit may take. */
+  /** Most weight one commit may take (a transaction holds 100 items). */
   maxBatch: number;
+  /** The share of a commit an item takes; 1 when absent. */
+  weight?: (item: T) => number;
   /** Most commits under way at once; more arrivals wait and join the next batch. */
   maxInFlight: number;
   /** Items with the same key never share a batch (the later one waits for the next). */
   key: (item: T) => string;
   /** Writes a batch; returns one outcome per item, in order. Throwing fails the whole batch. */
   commit: (batch: T[]) => Promise<Settled<R>[]>;
+  /** Shared with the process's other writers: a batch is taken once the gate grants it a slot. */
+  gate?: { store: StoreGate; urgency: Urgency };
 }
 
 interface Waiting<T, R> {
@@ -24,21 +30,43 @@ interface Waiting<T, R> {
  * arrived in the same turn, so a lone request waits for nothing; under load batches fill up by themselves.
  */
 export class GroupCommit<T, R> {
-  private readonly waiting: Waiting<T, R>[] = [];
+  /** Waiting items by key, each list in arrival order (with its own head, so a long one is not shifted). */
+  private readonly byKey = new Map<string, { items: Waiting<T, R>[]; head: number }>();
+  /** Keys with waiting items, in the order their turn comes. */
+  private keys: string[] = [];
+  private keysHead = 0;
+  /** Keys that had an item in the last batch and more waiting: their turn comes first. */
+  private next: string[] = [];
+  private count = 0;
   private inFlight = 0;
+  /** Commits started but still waiting for the gate: they will take items when it grants them. */
+  private starting = 0;
   private scheduled = false;
 
   constructor(private readonly options: GroupCommitOptions<T, R>) {}
 
+  /** Items waiting for a commit. */
+  get waiting(): number {
+    return this.count;
+  }
+
   submit(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      this.waiting.push({ item, resolve, reject });
+      const key = this.options.key(item);
+      let list = this.byKey.get(key);
+      if (!list) {
+        list = { items: [], head: 0 };
+        this.byKey.set(key, list);
+        this.keys.push(key);
+      }
+      list.items.push({ item, resolve, reject });
+      this.count++;
       this.schedule();
     });
   }
 
   private schedule(): void {
-    if (this.scheduled || this.inFlight >= this.options.maxInFlight || this.waiting.length === 0) return;
+    if (this.scheduled || this.inFlight >= this.options.maxInFlight || this.count === 0) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -47,30 +75,60 @@ export class GroupCommit<T, R> {
   }
 
   private flush(): void {
-    while (this.inFlight < this.options.maxInFlight && this.waiting.length > 0) {
-      const batch = this.take();
+    while (this.inFlight < this.options.maxInFlight && this.count > this.starting * this.options.maxBatch) {
       this.inFlight++;
-      void this.run(batch).finally(() => {
+      this.starting++;
+      void this.start().finally(() => {
         this.inFlight--;
         this.schedule();
       });
     }
   }
 
-  private take(): Waiting<T, R>[] {
-    const batch: Waiting<T, R>[] = [];
-    const keys = new Set<string>();
-    const later: Waiting<T, R>[] = [];
-    while (this.waiting.length > 0 && batch.length < this.options.maxBatch) {
-      const next = this.waiting.shift()!;
-      const key = this.options.key(next.item);
-      if (keys.has(key)) later.push(next);
-      else {
-        keys.add(key);
-        batch.push(next);
-      }
+  private async start(): Promise<void> {
+    const release = this.options.gate ? await this.options.gate.store.acquire(this.options.gate.urgency) : undefined;
+    this.starting--;
+    try {
+      const batch = this.take();
+      if (batch.length > 0) await this.run(batch);
+    } finally {
+      release?.();
     }
-    this.waiting.unshift(...later);
+  }
+
+  /**
+   * The oldest item of each key in turn, up to the batch's weight: O(batch) whatever waits behind it.
+   * A key whose next item waits for the next batch is first in line for it.
+   */
+  private take(): Waiting<T, R>[] {
+    const { maxBatch, weight = () => 1 } = this.options;
+    const batch: Waiting<T, R>[] = [];
+    const again: string[] = [];
+    const first = this.next;
+    let used = 0;
+    for (;;) {
+      const fromFirst = first.length > 0;
+      if (!fromFirst && this.keysHead >= this.keys.length) break;
+      const key = fromFirst ? first[0]! : this.keys[this.keysHead]!;
+      const list = this.byKey.get(key)!;
+      const item = list.items[list.head]!;
+      const size = weight(item.item);
+      if (batch.length > 0 && used + size > maxBatch) break;
+      if (fromFirst) first.shift();
+      else this.keysHead++;
+      list.head++;
+      this.count--;
+      batch.push(item);
+      used += size;
+      if (list.head < list.items.length) again.push(key);
+      else this.byKey.delete(key);
+      if (used >= maxBatch) break;
+    }
+    this.next = [...first, ...again];
+    if (this.keysHead > 1024 && this.keysHead * 2 > this.keys.length) {
+      this.keys = this.keys.slice(this.keysHead);
+      this.keysHead = 0;
+    }
     return batch;
   }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GroupCommit, type GroupCommitOptions, type Settled } from '../../lib/groupCommit.ts';
+import { StoreGate } from '../../lib/storeGate.ts';
 
 interface Deferred<T> {
   promise: Promise<T>;
@@ -218,5 +219,47 @@ describe('GroupCommit', () => {
       { status: 'rejected', reason: crash },
       { status: 'rejected', reason: crash },
     ]);
+  });
+
+  it('fills a batch up to maxBatch by weight, never splitting an item', async () => {
+    const { commits, group } = setup({ maxBatch: 5, maxInFlight: 1, weight: (item) => Number(item.split(':')[1]) });
+    const results = Promise.all(['a:2', 'b:2', 'c:2', 'd:1'].map((item) => group.submit(item)));
+    await idle();
+    expect(commits.batches()).toEqual([['a:2', 'b:2']]);
+    commits.succeed(0);
+    await idle();
+    expect(commits.batches()).toEqual([['a:2', 'b:2'], ['c:2', 'd:1']]);
+    commits.succeed(1);
+    expect(await results).toEqual(['A:2', 'B:2', 'C:2', 'D:1']);
+  });
+
+  it('keeps batching other keys while a flood of one key waits, one of it per batch', async () => {
+    const { commits, group } = setup({ maxBatch: 3, maxInFlight: 1, key: (item) => item.split(':')[0]! });
+    const flood = Array.from({ length: 200_000 }, (_, i) => group.submit(`x:${i}`));
+    const others = ['y:1', 'z:1'].map((item) => group.submit(item));
+    await idle();
+    expect(commits.batches()).toEqual([['x:0', 'y:1', 'z:1']]);
+    commits.succeed(0);
+    await idle();
+    expect(commits.batches()[1]).toEqual(['x:1']);
+    commits.succeed(1);
+    expect(await Promise.all([flood[0], flood[1], ...others])).toEqual(['X:0', 'X:1', 'Y:1', 'Z:1']);
+    expect(group.waiting).toBe(199_998);
+  });
+
+  it('takes its batch when the gate grants a slot, with what arrived while it waited', async () => {
+    const gate = new StoreGate({ capacity: 1 });
+    const held = await gate.acquire('urgent');
+    const { commits, group } = setup({ maxInFlight: 1, gate: { store: gate, urgency: 'background' } });
+    const results = Promise.all(['a', 'b'].map((item) => group.submit(item)));
+    await idle();
+    const late = group.submit('c');
+    await idle();
+    expect(commits.batches()).toEqual([]);
+    held();
+    await idle();
+    expect(commits.batches()).toEqual([['a', 'b', 'c']]);
+    commits.succeed(0);
+    expect([...(await results), await late]).toEqual(['A', 'B', 'C']);
   });
 });

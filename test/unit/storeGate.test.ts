@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { StoreGate } from '../../lib/storeGate.ts';
+
+/** A gate on a clock the test moves, with a log of the slots granted in order. */
+const setup = (capacity = 1) => {
+  let now = 0;
+  const gate = new StoreGate({ capacity, maxDelayMs: 1_000, now: () => now });
+  const granted: string[] = [];
+  const ask = (name: string, urgency: 'urgent' | 'background') =>
+    gate.acquire(urgency).then((release) => {
+      granted.push(name);
+      return release;
+    });
+  return { gate, granted, ask, advance: (ms: number) => (now += ms) };
+};
+
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('StoreGate', () => {
+  it('never grants more slots than its capacity, and grants again when one is given back', async () => {
+    const { granted, ask } = setup(2);
+    const first = ask('a', 'urgent');
+    void ask('b', 'background');
+    void ask('c', 'urgent');
+    await settle();
+    expect(granted).toEqual(['a', 'b']);
+    (await first)();
+    await settle();
+    expect(granted).toEqual(['a', 'b', 'c']);
+  });
+
+  it('serves creates and background work in the order they asked when no burst is on', async () => {
+    const { granted, ask, advance } = setup();
+    const holder = await ask('holder', 'urgent');
+    void ask('claims', 'background');
+    advance(1);
+    void ask('create', 'urgent');
+    holder();
+    await settle();
+    expect(granted).toEqual(['holder', 'claims']);
+  });
+
+  it('lets creates go first while a burst of them waits', async () => {
+    const { gate, granted, ask, advance } = setup();
+    let waitingCreates = 500;
+    gate.watchCreates(() => waitingCreates, 98);
+    const holder = await ask('holder', 'urgent');
+    void ask('claims', 'background');
+    advance(1);
+    const create = ask('create', 'urgent');
+    holder();
+    await settle();
+    expect(granted).toEqual(['holder', 'create']);
+
+    waitingCreates = 0;
+    (await create)();
+    await settle();
+    expect(granted).toEqual(['holder', 'create', 'claims']);
+  });
+
+  it('gives background work a slot once it has yielded for maxDelayMs, burst or not', async () => {
+    const { gate, granted, ask, advance } = setup();
+    gate.watchCreates(() => 500, 98);
+    const holder = await ask('holder', 'urgent');
+    void ask('claims', 'background');
+    void ask('create', 'urgent');
+    advance(1_000);
+    holder();
+    await settle();
+    expect(granted).toEqual(['holder', 'claims']);
+  });
+
+  it('ignores a second give-back of the same slot', async () => {
+    const { granted, ask } = setup(1);
+    const release = await ask('a', 'urgent');
+    void ask('b', 'urgent');
+    void ask('c', 'urgent');
+    release();
+    release();
+    await settle();
+    expect(granted).toEqual(['a', 'b']);
+  });
+});
