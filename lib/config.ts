@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { en } from 'zod/v4/locales';
 import { parseApiKeys } from './auth.ts';
+import { DEFAULT_COUNTER_SHARDS } from './store.ts';
 
 // zod/mini (small enough for every Lambda bundle) ships without messages; the settings' errors want them.
 z.config(en());
@@ -33,8 +34,12 @@ const EnvSchema = z
     RETRY_BASE_MS: int(1_000, 1),
     RETRY_MAX_MS: int(60_000, 1),
     SWEEP_INTERVAL_MS: int(5_000, 100),
-    CREATE_BATCH_MAX: int(99, 1, 99),
+    CREATE_BATCH_MAX: int(98, 1, 98),
     CREATE_MAX_IN_FLIGHT: int(4, 1, 64),
+    // Orders run through the service at start, before it says it is ready (local runtimes, own DynamoDB Local).
+    WARMUP_ORDERS: int(5_000, 0, 100_000),
+    // Counter shards (lib/counters.ts); every process sharing the table must use the same number.
+    COUNTER_SHARDS: int(DEFAULT_COUNTER_SHARDS, 1, 1024),
     LOG_LEVEL: z._default(
       z.pipe(
         z.pipe(

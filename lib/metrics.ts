@@ -26,7 +26,7 @@ const round1 = (value: number) => Math.round(value * 10) / 10;
 export async function readMetrics(store: Store, now = new Date()): Promise<Metrics> {
   let totals: Map<string, number>;
   try {
-    totals = await readCounters(store.documentClient, store.tableName);
+    totals = await readCounters(store);
   } catch (error) {
     throw translateStoreError(error);
   }

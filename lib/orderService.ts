@@ -4,7 +4,8 @@ import { OrderNotFound } from './errors.ts';
 import { GroupCommit } from './groupCommit.ts';
 import { ORDER_ID_PATTERN, parseOrderInput, toOrderView, type Order } from './order.ts';
 import { encodeCursor, parseListOrdersQuery } from './orderListQuery.ts';
-import type { CreateResult, OrderRepository, OrderToCreate } from './orders.ts';
+import type { CreateResult, OrderRepository, OrderToCreate, StoredOrder } from './orders.ts';
+import type { StoreGate } from './storeGate.ts';
 import type { OrderQueue } from './queue/port.ts';
 
 /** One page of GET /orders. */
@@ -21,6 +22,8 @@ export interface OrderServiceOptions {
   maxInFlight: number;
   /** Told when an order could not be queued, so a sweeper knows to look for it. */
   onBacklog?: () => void;
+  /** Shared with the process's other writers; creates are urgent (a client waits for each). */
+  gate?: StoreGate;
 }
 
 /** The order use-cases behind the HTTP handlers. */
@@ -39,7 +42,13 @@ export class OrderService {
       maxInFlight: options.maxInFlight,
       key: (order) => order.order_id,
       commit: (batch) => this.orders.createMany(batch),
+      ...(options.gate && { gate: { store: options.gate, urgency: 'urgent' as const } }),
     });
+  }
+
+  /** Creates received but not yet in a transaction. */
+  get waitingCreates(): number {
+    return this.commits.waiting;
   }
 
   /**
@@ -49,7 +58,7 @@ export class OrderService {
   async create(body: unknown): Promise<{ created: boolean; order: Order }> {
     const order = parseOrderInput(body, () => this.newId());
     const result = await this.commits.submit({ ...order, created_at: new Date().toISOString() });
-    if (result.created) await this.enqueue(order.order_id);
+    if (result.created) await this.enqueue(result.order);
     return { created: result.created, order: toOrderView(result.order) };
   }
 
@@ -76,12 +85,16 @@ export class OrderService {
     };
   }
 
-  /** Queues a durable order; if that fails it stays PENDING in the store, where the sweeper finds it. */
-  private async enqueue(orderId: string): Promise<void> {
+  /**
+   * Queues a durable order with the state it was stored in (so a local worker need not read it back); if
+   * that fails it stays PENDING in the store, where the sweeper finds it.
+   */
+  private async enqueue(order: StoredOrder): Promise<void> {
+    const { order_id, status, attempts, created_at, marker } = order;
     try {
-      if ((await this.queue.send([orderId])) > 0) return;
+      if ((await this.queue.send([{ order_id, status, attempts, created_at, ...(marker && { marker }) }])) > 0) return;
     } catch (error) {
-      this.logger.warn('could not queue the order; the sweeper will', { order_id: orderId, error: error as Error });
+      this.logger.warn('could not queue the order; the sweeper will', { order_id, error: error as Error });
     }
     this.options.onBacklog?.();
   }

@@ -1,34 +1,48 @@
 import { randomUUID } from 'node:crypto';
-import { TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetItemCommand,
+  BatchWriteItemCommand,
+  QueryCommand,
+  TransactWriteItemsCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+  type BatchGetItemCommandOutput,
+  type TransactWriteItem,
+} from '@aws-sdk/client-dynamodb';
+import { QueryCommand as DocumentQueryCommand } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { BatchGetRequest } from 'dynamodb-toolbox/entity/actions/batchGet';
 import { GetItemCommand } from 'dynamodb-toolbox/entity/actions/get';
-import { PutTransaction } from 'dynamodb-toolbox/entity/actions/transactPut';
-import { UpdateTransaction } from 'dynamodb-toolbox/entity/actions/transactUpdate';
-import { isTransactionCancelled } from 'dynamodb-toolbox/entity/actions/transactWrite';
-import type { Condition } from 'dynamodb-toolbox/entity/actions/parseCondition';
-import { UpdateItemCommand } from 'dynamodb-toolbox/entity/actions/update';
-import { $add, $append, $remove } from 'dynamodb-toolbox/entity/actions/update/symbols';
-import { QueryCommand } from 'dynamodb-toolbox/table/actions/query';
+import { BatchGetCommand, execute as executeBatchGet } from 'dynamodb-toolbox/table/actions/batchGet';
+import { mergeMoves, putDelta, type CounterMove } from './counters.ts';
 import { OrderConflict, StoreUnavailable } from './errors.ts';
 import { GroupCommit, type Settled } from './groupCommit.ts';
 import { bucketAttribute } from './histogram.ts';
-import { ORDER_VIEW_FIELDS, sameContent, type NewOrder, type Order, type OrderStatus } from './order.ts';
-import { counterUpdate, mergeMoves, METRICS_SHARDS, type CounterMove } from './counters.ts';
-import { DUE_INDEX, orderKey, USER_INDEX, WORK_SHARDS, type Store } from './store.ts';
+import { markerKey, markerRange, newMarkerRef, putMarker, toMarker, type Marker } from './markers.ts';
+import { sameContent, type NewOrder, type Order } from './order.ts';
+import {
+  claimOrder,
+  completeOrder,
+  failOrder,
+  ORDER_STATE_ATTRIBUTES,
+  orderKeyValue,
+  putNewOrder,
+  releaseOrder,
+  retryOrderLater,
+  type FailureEntry,
+  type OrderState,
+} from './orderWrites.ts';
+import type { StoreGate } from './storeGate.ts';
+import { MARKER_SHARDS, orderKey, USER_INDEX, type Store } from './store.ts';
 
-/** A transition as recorded on the order itself. */
-export interface HistoryEntry {
-  status: OrderStatus;
-  at: string;
-  attempt: number;
-  error?: string;
-}
+export type { FailureEntry, OrderState } from './orderWrites.ts';
 
-/** An order as stored: the public fields plus the bookkeeping of the work index. */
+/** An order as stored: the public fields plus the bookkeeping of its processing. */
 export interface StoredOrder extends Order {
   last_error?: string;
-  due_shard?: string;
   due_at?: number;
-  history: HistoryEntry[];
+  marker?: string;
+  failures?: FailureEntry[];
 }
 
 /** A new order with the moment it was received. */
@@ -42,32 +56,23 @@ export interface CreateResult {
   order: StoredOrder;
 }
 
-type OrderCondition = Condition<Store['OrderEntity']>;
-type TransactWriteItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
-/** A toolbox-built write of a transaction (PutTransaction, UpdateTransaction). */
-type TransactionPart = Parameters<typeof isTransactionCancelled>[1];
-type CancellationReason = { Code?: string; FormattedItem?: unknown };
-
-/** One status change of one order, with the counters it moves. */
+/** One status change of one order: its writes (the order, and maybe its marker) and the counters it moves. */
 interface Transition {
   orderId: string;
-  transaction: TransactionPart;
+  writes: TransactWriteItem[];
   move: CounterMove;
 }
+
+type CancellationReason = { Code?: string; Item?: Record<string, AttributeValue> };
 
 const TRANSACTION_RETRIES = 8;
 /** Transition commits under way at once; more transitions wait and join the next one. */
 const TRANSITIONS_IN_FLIGHT = 4;
+/** A transaction holds 100 items; one is the counter delta. */
+const TRANSACTION_ITEMS = 99;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Spreads the work index over a few partitions, stable per order. */
-const workShard = (orderId: string): string => {
-  let hash = 0;
-  for (let i = 0; i < orderId.length; i++) hash = (hash * 31 + orderId.charCodeAt(i)) | 0;
-  return `WORK#${Math.abs(hash) % WORK_SHARDS}`;
-};
 
 /** Errors that say the store is away or overloaded, as opposed to a bug in the request. */
 const isTransient = (error: unknown): boolean => {
@@ -82,93 +87,122 @@ const isTransient = (error: unknown): boolean => {
 export const translateStoreError = (error: unknown): unknown =>
   error instanceof StoreUnavailable || !isTransient(error) ? error : new StoreUnavailable({ cause: error });
 
+/** The counters a completion moves: out of PROCESSING, into COMPLETED, the sums and the histogram. */
+const completionMove = (processingMs: number, turnaroundMs: number): CounterMove => ({
+  PROCESSING: -1,
+  COMPLETED: 1,
+  sum_processing_ms: processingMs,
+  sum_turnaround_ms: turnaroundMs,
+  [bucketAttribute(processingMs)]: 1,
+});
+
+export interface RepositoryOptions {
+  /** Shared with the creates' group commit: transitions are background work. */
+  gate?: StoreGate;
+  random?: () => number;
+}
+
 /**
- * The order repository: every write that changes an order's status also moves the metrics counters,
+ * The order repository: every write that changes an order's status also puts the counter delta it moves,
  * in the same DynamoDB transaction, conditioned on the status and attempt the writer saw.
  */
 export class OrderRepository {
-  /** Transactions of this process under way per counter shard. */
-  private readonly shardWriters = new Array<number>(METRICS_SHARDS).fill(0);
+  private readonly random: () => number;
 
   /**
    * Status changes of concurrent workers, committed together: a transaction costs the store about as much
-   * for one order as for a few dozen (DynamoDB Local runs 110-170 small ones a second, one at a time).
-   * An order whose condition failed is answered false alone; the others are committed again.
+   * for one order as for a few dozen (DynamoDB Local runs them one at a time). An order whose condition
+   * failed is answered false alone; the others are committed again.
    */
-  private readonly transitions = new GroupCommit<Transition, boolean>({
-    maxBatch: 99,
-    maxInFlight: TRANSITIONS_IN_FLIGHT,
-    key: (transition) => transition.orderId,
-    commit: (batch) =>
-      this.commitSettling(batch, {
-        write: (transition) => transition.transaction,
-        move: (list) => mergeMoves(list.map((transition) => transition.move)),
-        done: () => true,
-        conditionFailed: () => ({ ok: true, value: false }),
-      }),
-  });
+  private readonly transitions: GroupCommit<Transition, boolean>;
 
   constructor(
     private readonly store: Store,
-    private readonly random: () => number = Math.random,
-  ) {}
-
-  /**
-   * Stores new orders in one transaction (a group commit): each put is conditioned on the id being free,
-   * plus one counter update for the batch. An order whose id is taken is settled alone, as a replay
-   * when its content matches and as a conflict otherwise; the rest are committed again.
-   */
-  async createMany(orders: OrderToCreate[]): Promise<Settled<CreateResult>[]> {
-    const { OrderEntity } = this.store;
-    return this.commitSettling<StoredOrder, CreateResult>(
-      orders.map((order) => this.newStoredOrder(order)),
-      {
-        write: (stored) =>
-          OrderEntity.build(PutTransaction)
-            .item(stored)
-            .options({ condition: { attr: 'order_id', exists: false }, returnValuesOnConditionFalse: 'ALL_OLD' }),
-        move: (list) => ({ PENDING: list.length }),
-        done: (stored) => ({ created: true, order: stored }),
-        conditionFailed: (stored, reason) => {
-          const existing = reason.FormattedItem as StoredOrder | undefined;
-          return existing && sameContent(existing, stored)
-            ? { ok: true, value: { created: false, order: existing } }
-            : { ok: false, error: new OrderConflict(stored.order_id) };
-        },
-      },
-    );
+    options: RepositoryOptions = {},
+  ) {
+    this.random = options.random ?? Math.random;
+    this.transitions = new GroupCommit<Transition, boolean>({
+      maxBatch: TRANSACTION_ITEMS,
+      weight: (transition) => transition.writes.length,
+      maxInFlight: TRANSITIONS_IN_FLIGHT,
+      key: (transition) => transition.orderId,
+      ...(options.gate && { gate: { store: options.gate, urgency: 'background' as const } }),
+      commit: (batch) =>
+        this.commitSettling(batch, {
+          write: (pending) => ({
+            items: [...pending.flatMap((transition) => transition.writes), ...this.delta(mergeMoves(pending.map((t) => t.move)))],
+            owners: pending.flatMap((transition, k) => transition.writes.map(() => k)),
+          }),
+          done: () => true,
+          conditionFailed: () => ({ ok: true, value: false }),
+        }),
+    });
   }
 
   /**
-   * Commits the writes of `items` in one transaction with their counter moves merged. When it is cancelled,
-   * an item whose condition failed is settled alone by `conditionFailed` (the reason carries the stored
-   * item when its write asked for it) and the rest are committed again, after a back-off when nothing
-   * settled (a write conflict).
+   * Stores new orders in one transaction (a group commit): each put is conditioned on the id being free,
+   * plus the batch's due marker and its counter delta. An order whose id is taken is settled alone, as a
+   * replay when its content matches and as a conflict otherwise; the rest are committed again.
    */
-  private async commitSettling<T, R>(
+  async createMany(orders: OrderToCreate[]): Promise<Settled<CreateResult>[]> {
+    const { tableName } = this.store;
+    return this.commitSettling<OrderToCreate, CreateResult, string | undefined>(orders, {
+      write: (pending) => {
+        const marker = newMarkerRef(Date.parse(pending[0]!.created_at), this.random);
+        const solo = pending.length === 1 ? marker : undefined;
+        return {
+          items: [
+            ...pending.map((order) => putNewOrder(tableName, { ...order, marker: solo })),
+            putMarker(tableName, marker, pending.map((order) => order.order_id)),
+            ...this.delta({ PENDING: pending.length }),
+          ],
+          owners: pending.map((_, k) => k),
+          context: solo,
+        };
+      },
+      done: (order, solo) => ({ created: true, order: newStoredOrder(order, solo) }),
+      conditionFailed: (order, reason) => {
+        const existing = reason.Item && (unmarshall(reason.Item) as StoredOrder);
+        return existing && sameContent(existing, order)
+          ? { ok: true, value: { created: false, order: existing } }
+          : { ok: false, error: new OrderConflict(order.order_id) };
+      },
+    });
+  }
+
+  /**
+   * Commits the writes of `items` in one transaction. When it is cancelled, an item whose condition failed
+   * is settled alone by `conditionFailed` (the reason carries the stored item when its write asked for it)
+   * and the rest are committed again, after a back-off when nothing settled (a write conflict).
+   * `write` returns the transaction's items and, for each, the index of the pending item it belongs to.
+   */
+  private async commitSettling<T, R, C = undefined>(
     items: T[],
     how: {
-      write: (item: T) => TransactionPart;
-      move: (items: T[]) => CounterMove;
-      done: (item: T) => R;
+      write: (pending: T[]) => { items: TransactWriteItem[]; owners: number[]; context?: C };
+      done: (item: T, context: C | undefined) => R;
       conditionFailed: (item: T, reason: CancellationReason) => Settled<R>;
     },
   ): Promise<Settled<R>[]> {
     const outcomes: Settled<R>[] = new Array(items.length);
     let pending = items.map((item, index) => ({ index, item }));
     for (let attempt = 0; pending.length > 0; attempt++) {
-      const writes = pending.map(({ item }) => how.write(item));
+      const { items: writes, owners, context } = how.write(pending.map(({ item }) => item));
       try {
-        await this.write(writes, how.move(pending.map(({ item }) => item)));
-        for (const { index, item } of pending) outcomes[index] = { ok: true, value: how.done(item) };
+        await this.store.documentClient.send(new TransactWriteItemsCommand({ ClientRequestToken: randomUUID(), TransactItems: writes }));
+        for (const { index, item } of pending) outcomes[index] = { ok: true, value: how.done(item, context) };
         return outcomes;
       } catch (error) {
-        // Passing the writes lets the toolbox format the stored item a cancellation reason carries.
-        if (!isTransactionCancelled(error, ...writes)) throw translateStoreError(error);
-        const reasons: CancellationReason[] = error.CancellationReasons ?? [];
+        if (!(error instanceof Error && error.name === 'TransactionCanceledException')) throw translateStoreError(error);
+        const reasons = (error as Error & { CancellationReasons?: CancellationReason[] }).CancellationReasons ?? [];
+        const failed = new Map<number, CancellationReason>();
+        reasons.forEach((reason, k) => {
+          const owner = owners[k];
+          if (reason?.Code === 'ConditionalCheckFailed' && owner !== undefined) failed.set(owner, reason);
+        });
         const again = pending.filter(({ index, item }, k) => {
-          const reason = reasons[k];
-          if (reason?.Code !== 'ConditionalCheckFailed') return true;
+          const reason = failed.get(k);
+          if (!reason) return true;
           outcomes[index] = how.conditionFailed(item, reason);
           return false;
         });
@@ -177,6 +211,11 @@ export class OrderRepository {
       }
     }
     return outcomes;
+  }
+
+  /** The counter delta of a transaction, on a random shard. */
+  private delta(move: CounterMove): TransactWriteItem[] {
+    return putDelta(this.store.tableName, Math.floor(this.random() * this.store.counterShards), move);
   }
 
   /** Reads one order; strongly consistent so a just-acknowledged order is always found. */
@@ -192,6 +231,38 @@ export class OrderRepository {
     }
   }
 
+  /** What a worker needs of these orders, strongly consistent, in 100-key reads; unknown ids are left out. */
+  async getStates(orderIds: readonly string[]): Promise<OrderState[]> {
+    const states: OrderState[] = [];
+    for (let i = 0; i < orderIds.length; i += 100) {
+      let keys: Record<string, AttributeValue>[] | undefined = orderIds.slice(i, i + 100).map(orderKeyValue);
+      for (let attempt = 0; keys && keys.length > 0; attempt++) {
+        if (attempt > TRANSACTION_RETRIES) throw new StoreUnavailable();
+        if (attempt > 0) await this.backOff(attempt - 1, undefined);
+        let answer: BatchGetItemCommandOutput;
+        try {
+          answer = await this.store.documentClient.send(
+            new BatchGetItemCommand({
+              RequestItems: {
+                [this.store.tableName]: {
+                  Keys: keys,
+                  ConsistentRead: true,
+                  ProjectionExpression: ORDER_STATE_ATTRIBUTES.map((_, k) => `#a${k}`).join(', '),
+                  ExpressionAttributeNames: Object.fromEntries(ORDER_STATE_ATTRIBUTES.map((name, k) => [`#a${k}`, name])),
+                },
+              },
+            }),
+          );
+        } catch (error) {
+          throw translateStoreError(error);
+        }
+        for (const item of answer.Responses?.[this.store.tableName] ?? []) states.push(unmarshall(item) as OrderState);
+        keys = answer.UnprocessedKeys?.[this.store.tableName]?.Keys;
+      }
+    }
+    return states;
+  }
+
   /** Proves the store answers: a strongly consistent read of a key no order can have. */
   async ping(): Promise<void> {
     await this.get('#health');
@@ -201,240 +272,168 @@ export class OrderRepository {
    * PENDING -> PROCESSING, or a new attempt on a PROCESSING order whose lease ran out.
    * Returns the claimed order, or undefined when another worker changed it first.
    */
-  async claim(order: StoredOrder, now: number, leaseMs: number): Promise<StoredOrder | undefined> {
-    const attempt = order.attempts + 1;
-    const at = iso(now);
-    const update = {
-      order_id: order.order_id,
-      status: 'PROCESSING' as const,
-      attempts: $add(1),
-      started_at: at,
-      due_at: now + leaseMs,
-      history: $append([{ status: 'PROCESSING' as const, at, attempt }]),
-    };
-    const condition = this.seen(order, now);
-    const claimed: StoredOrder = {
-      ...order,
-      status: 'PROCESSING',
-      attempts: attempt,
-      started_at: at,
-      due_at: now + leaseMs,
-      history: [...order.history, { status: 'PROCESSING', at, attempt }],
-    };
-    if (order.status === 'PENDING') {
-      const transaction = this.store.OrderEntity.build(UpdateTransaction).item(update).options({ condition });
-      return (await this.transition(order.order_id, transaction, { PENDING: -1, PROCESSING: 1 })) ? claimed : undefined;
-    }
-    return (await this.update(this.store.OrderEntity.build(UpdateItemCommand).item(update).options({ condition })))
-      ? claimed
-      : undefined;
-  }
-
-  /** PROCESSING -> COMPLETED for the attempt that holds the lease; false when the lease was lost. */
-  async complete(order: StoredOrder, now: number): Promise<boolean> {
-    const processingMs = Math.max(0, now - Date.parse(order.started_at ?? order.created_at));
-    const turnaroundMs = Math.max(0, now - Date.parse(order.created_at));
-    const at = iso(now);
-    return this.finish(order, { status: 'COMPLETED', at, attempt: order.attempts }, { completed_at: at, processing_ms: processingMs }, this.held(order), {
-      COMPLETED: 1,
-      sum_processing_ms: processingMs,
-      sum_turnaround_ms: turnaroundMs,
-      [bucketAttribute(processingMs)]: 1,
-    });
-  }
-
-  /** PROCESSING -> FAILED with the last error; `order` holds the lease, or its lease ran out on the last attempt. */
-  async fail(order: StoredOrder, now: number, error: string, ownLease = true): Promise<boolean> {
-    const at = iso(now);
-    const condition = ownLease ? this.held(order) : this.seen(order, now);
-    return this.finish(order, { status: 'FAILED', at, attempt: order.attempts, error }, { failed_at: at, error }, condition, { FAILED: 1 });
-  }
-
-  /** The final transition: leaves the work index, records itself, moves the order out of PROCESSING. */
-  private finish(
-    order: StoredOrder,
-    entry: HistoryEntry & { status: 'COMPLETED' | 'FAILED' },
-    fields: { completed_at: string; processing_ms: number } | { failed_at: string; error: string },
-    condition: OrderCondition,
-    counters: CounterMove,
-  ): Promise<boolean> {
-    const transaction = this.store.OrderEntity.build(UpdateTransaction)
-      .item({
-        order_id: order.order_id,
-        status: entry.status,
-        ...fields,
-        due_shard: $remove(),
-        due_at: $remove(),
-        history: $append([entry]),
-      })
-      .options({ condition });
-    return this.transition(order.order_id, transaction, { PROCESSING: -1, ...counters });
-  }
-
-  /** Records a failed attempt and makes the order due again at `retryAt` (its status stays PROCESSING). */
-  async retryLater(order: StoredOrder, now: number, error: string, retryAt: number): Promise<boolean> {
-    return this.update(
-      this.store.OrderEntity.build(UpdateItemCommand)
-        .item({
-          order_id: order.order_id,
-          last_error: error,
-          due_at: retryAt,
-          history: $append([{ status: 'PROCESSING' as const, at: iso(now), attempt: order.attempts, error }]),
-        })
-        .options({ condition: this.held(order) }),
-    );
-  }
-
-  /** Gives a lease back (on shutdown) so the order is due again at once. */
-  async release(order: StoredOrder, now: number): Promise<boolean> {
-    return this.update(
-      this.store.OrderEntity.build(UpdateItemCommand)
-        .item({ order_id: order.order_id, due_at: now })
-        .options({ condition: this.held(order) }),
-    );
+  async claim(order: OrderState, now: number, leaseMs: number): Promise<OrderState | undefined> {
+    const claimed: OrderState = { ...order, status: 'PROCESSING', attempts: order.attempts + 1, started_at: iso(now), due_at: now + leaseMs };
+    const move: CounterMove = order.status === 'PENDING' ? { PENDING: -1, PROCESSING: 1 } : {};
+    const ok = await this.transition(order.order_id, [claimOrder(this.store.tableName, order, now, now + leaseMs)], move);
+    return ok ? claimed : undefined;
   }
 
   /**
-   * Ids of orders due for work at `now` (PENDING, retry due, or lease expired), oldest first, read from
-   * the sparse work index page by page; `visit` returns false to stop early.
+   * PROCESSING -> COMPLETED for the attempt that holds the lease; false when the lease was lost.
+   * `workStartedAt` is when the work began (the claim's time unless told).
    */
-  async scanDue(now: number, visit: (orderIds: string[]) => boolean | Promise<boolean>, pageSize = 500): Promise<void> {
-    const { OrderTable, OrderEntity } = this.store;
-    for (let shard = 0; shard < WORK_SHARDS; shard++) {
-      let exclusiveStartKey: Record<string, unknown> | undefined;
-      do {
+  async complete(order: OrderState, now: number, workStartedAt = Date.parse(order.started_at ?? order.created_at)): Promise<boolean> {
+    const processingMs = Math.max(0, now - workStartedAt);
+    const turnaroundMs = Math.max(0, now - Date.parse(order.created_at));
+    return this.transition(order.order_id, completeOrder(this.store.tableName, order, workStartedAt, now), completionMove(processingMs, turnaroundMs));
+  }
+
+  /** PROCESSING -> FAILED with the last error; `order` holds the lease, or its lease ran out on the last attempt. */
+  async fail(order: OrderState, now: number, error: string, ownLease = true): Promise<boolean> {
+    const failure = this.failure(order, now, error);
+    return this.transition(order.order_id, failOrder(this.store.tableName, order, failure, ownLease, now), { PROCESSING: -1, FAILED: 1 });
+  }
+
+  /** Records a failed attempt and makes the order due again at `retryAt` (its status stays PROCESSING). */
+  async retryLater(order: OrderState, now: number, error: string, retryAt: number): Promise<boolean> {
+    return this.transition(order.order_id, [retryOrderLater(this.store.tableName, order, this.failure(order, now, error), retryAt)], {});
+  }
+
+  /** Gives a lease back (on shutdown) so the order is due again at once. */
+  async release(order: OrderState, now: number): Promise<boolean> {
+    return this.transition(order.order_id, [releaseOrder(this.store.tableName, order, now)], {});
+  }
+
+  private failure(order: OrderState, now: number, error: string): FailureEntry {
+    return { attempt: order.attempts, started_at: order.started_at ?? order.created_at, at: iso(now), error };
+  }
+
+  /**
+   * Due markers created at or before `createdBy`, a page per shard in turn (so no shard waits for another's
+   * backlog), starting at shard `from`; `visit` returns false to stop.
+   */
+  async scanMarkers(createdBy: number, visit: (markers: Marker[]) => boolean | Promise<boolean>, { from = 0, pageSize = 25 } = {}): Promise<void> {
+    const cursors = new Map<number, Record<string, AttributeValue> | undefined>(
+      Array.from({ length: MARKER_SHARDS }, (_, i) => [(from + i) % MARKER_SHARDS, undefined]),
+    );
+    while (cursors.size > 0) {
+      for (const [shard, ExclusiveStartKey] of cursors) {
+        const { pk, before } = markerRange(shard, createdBy);
         let page;
         try {
-          page = await OrderTable.build(QueryCommand)
-            .entities(OrderEntity)
-            .query({ index: DUE_INDEX, partition: `WORK#${shard}`, range: { lte: now } })
-            .options({ limit: pageSize, attributes: ['order_id'], exclusiveStartKey })
-            .send();
+          page = await this.store.documentClient.send(
+            new QueryCommand({
+              TableName: this.store.tableName,
+              KeyConditionExpression: 'pk = :pk AND sk < :before',
+              ExpressionAttributeValues: { ':pk': { S: pk }, ':before': { S: before } },
+              ConsistentRead: true,
+              Limit: pageSize,
+              ExclusiveStartKey,
+            }),
+          );
         } catch (error) {
           throw translateStoreError(error);
         }
-        const ids = (page.Items ?? []).map((item) => item.order_id);
-        if (ids.length > 0 && !(await visit(ids))) return;
-        exclusiveStartKey = page.LastEvaluatedKey;
-      } while (exclusiveStartKey);
+        if (page.LastEvaluatedKey) cursors.set(shard, page.LastEvaluatedKey);
+        else cursors.delete(shard);
+        const markers = (page.Items ?? []).map(toMarker);
+        if (markers.length > 0 && !(await visit(markers))) return;
+      }
+    }
+  }
+
+  /**
+   * Keeps only `remaining` of a marker's orders (the others are finished), or deletes it when none remain.
+   * Safe whatever else runs: a finished order never needs work again, and a marker already gone stays gone.
+   */
+  async pruneMarkers(pruned: { marker: Marker; remaining: string[] }[]): Promise<void> {
+    const { tableName, documentClient } = this.store;
+    const emptied = pruned.filter(({ remaining }) => remaining.length === 0).map(({ marker }) => marker);
+    try {
+      for (let i = 0; i < emptied.length; i += 25) {
+        let requests: { DeleteRequest: { Key: Record<string, AttributeValue> } }[] | undefined = emptied
+          .slice(i, i + 25)
+          .map((marker) => ({ DeleteRequest: { Key: markerKey(marker.ref) } }));
+        for (let attempt = 0; requests && requests.length > 0; attempt++) {
+          if (attempt > 0) await this.backOff(attempt - 1, undefined);
+          const answer = await documentClient.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: requests } }));
+          requests = answer.UnprocessedItems?.[tableName] as typeof requests;
+        }
+      }
+      for (const { marker, remaining } of pruned.filter(({ remaining }) => remaining.length > 0)) {
+        await documentClient
+          .send(
+            new UpdateItemCommand({
+              TableName: tableName,
+              Key: markerKey(marker.ref),
+              UpdateExpression: 'SET ids = :ids',
+              ConditionExpression: 'attribute_exists(pk)',
+              ExpressionAttributeValues: { ':ids': { L: remaining.map((id) => ({ S: id })) } },
+            }),
+          )
+          .catch((error: unknown) => {
+            // Deleted meanwhile (its last order finished): nothing left to shrink.
+            if (!(error instanceof Error && error.name === 'ConditionalCheckFailedException')) throw error;
+          });
+      }
+    } catch (error) {
+      throw translateStoreError(error);
     }
   }
 
   /**
    * A page of a user's orders, newest first, from the `byUser` index (a Query, never a Scan), starting
-   * after `after`. `more` is true when at least one order follows the page.
+   * after `after`. `more` is true when at least one order follows the page. The index holds keys only: the
+   * page's orders are then read by key, strongly consistent.
    */
   async listByUser(userId: string, limit: number, after?: { created_at: string; order_id: string }): Promise<{ orders: Order[]; more: boolean }> {
-    const { OrderTable, OrderEntity } = this.store;
-    const orders: Order[] = [];
-    let exclusiveStartKey: Record<string, unknown> | undefined = after && {
+    const { OrderTable, OrderEntity, documentClient, tableName } = this.store;
+    const keys: { order_id: string }[] = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined = after && {
       ...orderKey(after.order_id),
       user_id: userId,
       created_at: after.created_at,
     };
-    // One order beyond the page tells whether there is a next one; DynamoDB may stop short at 1 MB read.
-    do {
-      let page;
-      try {
-        page = await OrderTable.build(QueryCommand)
-          .entities(OrderEntity)
-          .query({ index: USER_INDEX, partition: userId })
-          .options({ reverse: true, limit: limit + 1 - orders.length, attributes: [...ORDER_VIEW_FIELDS], exclusiveStartKey })
-          .send();
-      } catch (error) {
-        throw translateStoreError(error);
-      }
-      orders.push(...((page.Items ?? []) as Order[]));
-      exclusiveStartKey = page.LastEvaluatedKey;
-    } while (exclusiveStartKey && orders.length <= limit);
-    return { orders: orders.slice(0, limit), more: orders.length > limit };
-  }
-
-  private newStoredOrder(order: OrderToCreate): StoredOrder {
-    return {
-      order_id: order.order_id,
-      user_id: order.user_id,
-      item_ids: order.item_ids,
-      total_amount: order.total_amount,
-      status: 'PENDING',
-      attempts: 0,
-      created_at: order.created_at,
-      due_shard: workShard(order.order_id),
-      due_at: Date.parse(order.created_at),
-      history: [{ status: 'PENDING', at: order.created_at, attempt: 0 }],
-    };
-  }
-
-  /** The order is as the caller read it, and free to be worked on. */
-  private seen(order: StoredOrder, now: number): OrderCondition {
-    return {
-      and: [
-        { attr: 'status', eq: order.status },
-        { attr: 'attempts', eq: order.attempts },
-        { attr: 'due_at', lte: now },
-      ],
-    };
-  }
-
-  /** The caller still holds the lease of its attempt. */
-  private held(order: StoredOrder): OrderCondition {
-    return {
-      and: [
-        { attr: 'status', eq: 'PROCESSING' },
-        { attr: 'attempts', eq: order.attempts },
-      ],
-    };
-  }
-
-  /**
-   * One transaction: the toolbox-built order writes plus the counter update on a random shard, so the
-   * metrics move exactly when the orders do. A client request token makes an SDK retry idempotent.
-   */
-  private async write(transactions: TransactionPart[], move: CounterMove): Promise<void> {
-    const TransactItems = transactions.map((transaction) => {
-      const { ToolboxItem: _parsed, ...item } = transaction.params();
-      return item;
-    });
-    const shard = this.takeShard();
     try {
-      TransactItems.push(counterUpdate(this.store.tableName, shard, move));
-      await this.store.documentClient.send(new TransactWriteCommand({ ClientRequestToken: randomUUID(), TransactItems }));
-    } finally {
-      this.shardWriters[shard]!--;
-    }
-  }
-
-  /**
-   * The counter shard this process's transactions write least, from a random start: transactions on the
-   * same item wait for each other (or conflict), so spreading them keeps the store busy in parallel.
-   */
-  private takeShard(): number {
-    const start = Math.floor(this.random() * METRICS_SHARDS);
-    let best = start;
-    for (let i = 1; i < METRICS_SHARDS && this.shardWriters[best]! > 0; i++) {
-      const shard = (start + i) % METRICS_SHARDS;
-      if (this.shardWriters[shard]! < this.shardWriters[best]!) best = shard;
-    }
-    this.shardWriters[best]!++;
-    return best;
-  }
-
-  /**
-   * Runs a transition with its counter move, in the next transition commit; false when its condition
-   * failed, retrying write conflicts.
-   */
-  private transition(orderId: string, transaction: TransactionPart, move: CounterMove): Promise<boolean> {
-    return this.transitions.submit({ orderId, transaction, move });
-  }
-
-  private async update(command: { send: () => Promise<unknown> }): Promise<boolean> {
-    try {
-      await command.send();
-      return true;
+      // One order beyond the page tells whether there is a next one; DynamoDB may stop short at 1 MB read.
+      do {
+        const page = await documentClient.send(
+          new DocumentQueryCommand({
+            TableName: tableName,
+            IndexName: USER_INDEX,
+            KeyConditionExpression: 'user_id = :user',
+            ExpressionAttributeValues: { ':user': userId },
+            ScanIndexForward: false,
+            Limit: limit + 1 - keys.length,
+            ExclusiveStartKey,
+          }),
+        );
+        for (const item of page.Items ?? []) keys.push({ order_id: String(item.pk).slice('ORDER#'.length) });
+        ExclusiveStartKey = page.LastEvaluatedKey;
+      } while (ExclusiveStartKey && keys.length <= limit);
+      const shown = keys.slice(0, limit);
+      if (shown.length === 0) return { orders: [], more: false };
+      const { Responses, UnprocessedKeys } = await executeBatchGet(
+        { maxAttempts: 5 },
+        OrderTable.build(BatchGetCommand)
+          .requests(...shown.map((key) => OrderEntity.build(BatchGetRequest).key(key)))
+          .options({ consistent: true }),
+      );
+      if (UnprocessedKeys && Object.keys(UnprocessedKeys).length > 0) throw new StoreUnavailable();
+      const orders = (Responses?.[0] ?? []).filter((order) => order !== undefined) as Order[];
+      return { orders, more: keys.length > limit };
     } catch (error) {
-      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
       throw translateStoreError(error);
     }
+  }
+
+  /**
+   * Runs a transition with its counter move in the next transition commit; false when its condition
+   * failed, retrying write conflicts.
+   */
+  private transition(orderId: string, writes: TransactWriteItem[], move: CounterMove): Promise<boolean> {
+    return this.transitions.submit({ orderId, writes, move });
   }
 
   /** Waits before retrying a cancelled transaction (write conflicts); gives up as unavailable. */
@@ -443,3 +442,15 @@ export class OrderRepository {
     await sleep(this.random() * Math.min(1_000, 10 * 2 ** attempt));
   }
 }
+
+/** The stored form of a new order, as its create wrote it. */
+const newStoredOrder = (order: OrderToCreate, marker: string | undefined): StoredOrder => ({
+  order_id: order.order_id,
+  user_id: order.user_id,
+  item_ids: order.item_ids,
+  total_amount: order.total_amount,
+  status: 'PENDING',
+  attempts: 0,
+  created_at: order.created_at,
+  ...(marker && { marker }),
+});

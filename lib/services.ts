@@ -12,6 +12,7 @@ import { OrderProcessor } from './processing.ts';
 import { MemoryQueue } from './queue/memoryQueue.ts';
 import type { OrderQueue } from './queue/port.ts';
 import { SqsQueue } from './queue/sqsQueue.ts';
+import { StoreGate } from './storeGate.ts';
 import { createDocumentClient, createStore, type Store } from './store.ts';
 
 /** Everything a handler needs, made once per process. */
@@ -20,6 +21,8 @@ export interface Services {
   logger: Logger;
   store: Store;
   orders: OrderRepository;
+  /** Limits the process's transactions in flight, creates first. */
+  gate: StoreGate;
   queue: OrderQueue;
   orderService: OrderService;
   processor: OrderProcessor;
@@ -39,17 +42,22 @@ export const createServices = (config: Config, queue: OrderQueue = createQueue(c
   const store = createStore(
     createDocumentClient({ tableName: config.TABLE_NAME, region: config.AWS_REGION, endpoint: config.DYNAMODB_ENDPOINT }),
     config.TABLE_NAME,
+    config.COUNTER_SHARDS,
   );
-  const orders = new OrderRepository(store);
+  // One gate for every transaction of the process: creates go first (see StoreGate).
+  const gate = new StoreGate({ capacity: config.CREATE_MAX_IN_FLIGHT });
+  const orders = new OrderRepository(store, { gate });
   const services: Services = {
     config,
     logger,
     store,
     orders,
     queue,
+    gate,
     orderService: new OrderService(orders, queue, logger, {
       maxBatch: config.CREATE_BATCH_MAX,
       maxInFlight: config.CREATE_MAX_IN_FLIGHT,
+      gate,
       onBacklog: () => services.onBacklog?.(),
     }),
     processor: new OrderProcessor(orders, queue, {
@@ -62,6 +70,7 @@ export const createServices = (config: Config, queue: OrderQueue = createQueue(c
       retryMaxMs: config.RETRY_MAX_MS,
     }, logger),
   };
+  gate.watchCreates(() => services.orderService.waitingCreates, config.CREATE_BATCH_MAX);
   return services;
 };
 

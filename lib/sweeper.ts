@@ -1,36 +1,68 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { OrderRepository } from './orders.ts';
+import { MARKER_SHARDS } from './store.ts';
+import type { OrderRepository, OrderState } from './orders.ts';
+import type { Marker } from './markers.ts';
 import type { OrderQueue } from './queue/port.ts';
 
 export interface SweepOptions {
-  /** Orders due at or before this moment are sent. */
-  dueBy: number;
-  /** Stop once this many ids were newly accepted by the queue. */
+  /** Markers of orders created at or before this moment are read. */
+  createdBy: number;
+  /** Orders whose lease or back-off ended by then are due (PENDING ones always are). */
+  now: number;
+  /** Stop once this many orders were newly accepted by the queue. */
   maxSend: number;
-  /** Stop after reading this many index entries (those already queued count too). */
+  /** Stop after reading this many of the markers' orders. */
   maxRead: number;
+  /** Orders this process holds already (queued or at work): not read, not sent, kept on their markers. */
+  holds?: (orderId: string) => boolean;
+  /** The marker shard to start from: each sweep starts elsewhere, so every shard gets its turn first. */
+  fromShard?: number;
 }
 
+const isFinal = (state: OrderState) => state.status === 'COMPLETED' || state.status === 'FAILED';
+
 /**
- * Sends the ids of due orders (PENDING, retry due, or lease expired) to the queue, read from the sparse
- * work index: never a scan of the table. Returns how many ids the queue newly accepted.
+ * Sends the orders that are due (PENDING, a retry whose back-off is over, or a lease that ran out) to the
+ * queue, as found through the due markers: never a scan of the table. Markers are read oldest first, a page
+ * per shard in turn; each one is shrunk to its unfinished orders, and deleted when it has none left.
+ * Returns how many orders the queue newly accepted.
  */
 export async function sweep(orders: OrderRepository, queue: OrderQueue, options: SweepOptions): Promise<number> {
+  const holds = options.holds ?? (() => false);
   let sent = 0;
   let read = 0;
-  await orders.scanDue(options.dueBy, async (ids) => {
-    read += ids.length;
-    sent += await queue.send(ids);
-    return sent < options.maxSend && read < options.maxRead;
-  });
+  await orders.scanMarkers(
+    options.createdBy,
+    async (markers) => {
+      const unheld = [...new Set(markers.flatMap((marker) => marker.ids))].filter((id) => !holds(id));
+      read += unheld.length;
+      const states = new Map((await orders.getStates(unheld)).map((state) => [state.order_id, state]));
+      const due = [...states.values()].filter((state) => state.status === 'PENDING' || (state.status === 'PROCESSING' && (state.due_at ?? 0) <= options.now));
+      if (due.length > 0) sent += await queue.send(due);
+      await orders.pruneMarkers(prunable(markers, holds, states));
+      return sent < options.maxSend && read < options.maxRead;
+    },
+    { from: options.fromShard ?? 0 },
+  );
   return sent;
 }
+
+/** The markers that list finished orders (or orders that are gone), with the orders they should keep. */
+const prunable = (markers: Marker[], holds: (orderId: string) => boolean, states: Map<string, OrderState>) =>
+  markers.flatMap((marker) => {
+    const remaining = marker.ids.filter((id) => {
+      const state = states.get(id);
+      return holds(id) || (state !== undefined && !isFinal(state));
+    });
+    return remaining.length < marker.ids.length ? [{ marker, remaining }] : [];
+  });
 
 /** A bounded queue the local sweeper fills. */
 export interface RoomyQueue extends OrderQueue {
   readonly capacity: number;
   readonly size: number;
   readonly room: number;
+  holds(orderId: string): boolean;
 }
 
 /**
@@ -42,6 +74,7 @@ export class LocalSweeper {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private backlog = true;
+  private fromShard = 0;
 
   constructor(
     private readonly orders: OrderRepository,
@@ -82,12 +115,17 @@ export class LocalSweeper {
     const room = this.queue.room;
     if (room <= 0) return;
     this.backlog = false;
+    const now = Date.now();
     try {
       const sent = await sweep(this.orders, this.queue, {
-        dueBy: Date.now(),
+        createdBy: now,
+        now,
         maxSend: room,
         maxRead: this.queue.capacity + room,
+        holds: (orderId) => this.queue.holds(orderId),
+        fromShard: this.fromShard,
       });
+      this.fromShard = (this.fromShard + 1) % MARKER_SHARDS;
       if (sent >= room) this.backlog = true;
       if (sent > 0) this.logger.debug('sweeper queued due orders', { count: sent });
     } catch (error) {

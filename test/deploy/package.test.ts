@@ -151,10 +151,9 @@ describe('the staging CloudFormation template', () => {
     expect(actionsOf('NotFoundRole')).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
     expect(actionsOf('WebRole')).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
     expect(actionsOf('ApiDocsRole')).toEqual(['kms:Decrypt', 'logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:GetParameter']);
-    expect(resources.SweeperRole!.Properties.Policies[0].PolicyDocument.Statement[1].Resource).toEqual({
-      'Fn::Join': ['/', [{ 'Fn::GetAtt': ['OrdersTable', 'Arn'] }, 'index', 'byDue']],
-    });
-    expect(actionsOf('ListOrdersRole')).toEqual(['dynamodb:Query', 'kms:Decrypt', 'logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:GetParameter']);
+    expect(actionsOf('CreateOrderRole')).toEqual(['dynamodb:PutItem', 'kms:Decrypt', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:SendMessage', 'ssm:GetParameter']);
+    expect(actionsOf('ReadMetricsRole')).toEqual(['dynamodb:GetItem', 'dynamodb:Query', 'kms:Decrypt', 'logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:GetParameter']);
+    expect(actionsOf('ListOrdersRole')).toEqual(['dynamodb:BatchGetItem', 'dynamodb:Query', 'kms:Decrypt', 'logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:GetParameter']);
     expect(resources.ListOrdersRole!.Properties.Policies[0].PolicyDocument.Statement[1].Resource).toEqual({
       'Fn::Join': ['/', [{ 'Fn::GetAtt': ['OrdersTable', 'Arn'] }, 'index', 'byUser']],
     });

@@ -1,0 +1,104 @@
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { markerRange, type Marker } from '../../lib/markers.ts';
+import { OrderRepository } from '../../lib/orders.ts';
+import type { OrderQueue, OrderRef } from '../../lib/queue/port.ts';
+import { MARKER_SHARDS, type Store } from '../../lib/store.ts';
+import { sweep } from '../../lib/sweeper.ts';
+import { testServices } from '../support.ts';
+
+const order = (orderId: string) => ({ order_id: orderId, user_id: 'USER001', item_ids: [1], total_amount: 5, created_at: new Date().toISOString() });
+
+/** Every marker in the table, read shard by shard. */
+const markersOf = async (store: Store): Promise<Marker[]> => {
+  const markers: Marker[] = [];
+  for (let shard = 0; shard < MARKER_SHARDS; shard++) {
+    const { Items } = await store.documentClient.send(
+      new QueryCommand({ TableName: store.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': markerRange(shard, 0).pk }, ConsistentRead: true }),
+    );
+    for (const item of Items ?? []) markers.push({ ref: `${shard}:${item.sk}`, ids: item.ids as string[] });
+  }
+  return markers;
+};
+
+/** A queue that takes everything and remembers what it got, in order. */
+const recordingQueue = () => {
+  const sent: string[] = [];
+  const queue: OrderQueue = {
+    send: async (orders: readonly OrderRef[]) => {
+      for (const ref of orders) sent.push(typeof ref === 'string' ? ref : ref.order_id);
+      return orders.length;
+    },
+  };
+  return { queue, sent };
+};
+
+const everything = (now = Date.now()) => ({ createdBy: now, now, maxSend: 10_000, maxRead: 10_000 });
+
+describe('due markers', () => {
+  it('marks a group commit of orders with one item, and a lone order with one that its final transition removes', async () => {
+    const { orders, store } = await testServices();
+    await orders.createMany(['M-1', 'M-2', 'M-3'].map(order));
+    const [lone] = await orders.createMany([order('M-4')]);
+    expect(lone).toMatchObject({ ok: true, value: { order: { marker: expect.any(String) } } });
+
+    expect((await markersOf(store)).map((marker) => marker.ids).sort()).toEqual([['M-1', 'M-2', 'M-3'], ['M-4']]);
+    expect(await orders.get('M-1')).not.toHaveProperty('marker');
+
+    const claimed = await orders.claim((await orders.get('M-4'))!, Date.now(), 30_000);
+    expect(await orders.complete(claimed!, Date.now())).toBe(true);
+    expect((await markersOf(store)).map((marker) => marker.ids)).toEqual([['M-1', 'M-2', 'M-3']]);
+  });
+
+  it('sends the due orders, keeps a marker for the unfinished ones only, and deletes it once all are finished', async () => {
+    const { orders, store } = await testServices();
+    await orders.createMany(['S-1', 'S-2', 'S-3', 'S-4'].map(order));
+    const now = Date.now();
+    for (const id of ['S-1', 'S-2']) {
+      const claimed = await orders.claim((await orders.get(id))!, now, 30_000);
+      expect(await orders.complete(claimed!, now)).toBe(true);
+    }
+    const leased = await orders.claim((await orders.get('S-3'))!, now, 60_000);
+
+    const first = recordingQueue();
+    expect(await sweep(orders, first.queue, everything(now + 1))).toBe(1);
+    expect(first.sent).toEqual(['S-4']);
+    expect((await markersOf(store)).map((marker) => marker.ids)).toEqual([['S-3', 'S-4']]);
+
+    // Its lease ran out: S-3 is due again.
+    const later = recordingQueue();
+    await sweep(orders, later.queue, everything(now + 60_001));
+    expect(later.sent.sort()).toEqual(['S-3', 'S-4']);
+
+    expect(await orders.complete(leased!, now + 10)).toBe(true);
+    const pending = await orders.claim((await orders.get('S-4'))!, now, 30_000);
+    expect(await orders.fail(pending!, now + 20, 'broken')).toBe(true);
+    const last = recordingQueue();
+    expect(await sweep(orders, last.queue, everything(now + 60_001))).toBe(0);
+    expect(await markersOf(store)).toEqual([]);
+  });
+
+  it('leaves the orders this process holds alone: not read, not sent, still marked', async () => {
+    const { orders, store } = await testServices();
+    await orders.createMany(['H-1', 'H-2'].map(order));
+    const { queue, sent } = recordingQueue();
+    await sweep(orders, queue, { ...everything(), holds: (id) => id === 'H-1' });
+    expect(sent).toEqual(['H-2']);
+    expect((await markersOf(store)).map((marker) => marker.ids)).toEqual([['H-1', 'H-2']]);
+  });
+
+  it('reads a page of every shard in turn, so a backlog in one shard does not hold back the others', async () => {
+    const { store } = await testServices();
+    // Shard 0 for the first 40 creates (a backlog), then shard 5 for one more.
+    let creates = 0;
+    const orders = new OrderRepository(store, { random: () => (creates < 40 ? 0 : 5 / MARKER_SHARDS) });
+    for (; creates < 41; creates++) await orders.createMany([order(`F-${creates}`)]);
+    const { queue, sent } = recordingQueue();
+    await orders.scanMarkers(Date.now(), async (markers) => {
+      for (const marker of markers) await queue.send(marker.ids);
+      return true;
+    }, { pageSize: 10 });
+    expect(sent.indexOf('F-40')).toBe(10);
+    expect(sent).toHaveLength(41);
+  });
+});
