@@ -1,15 +1,24 @@
 import { setMaxListeners } from 'node:events';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { OrderProcessor } from './processing.ts';
+import type { Claimed, OrderProcessor } from './processing.ts';
 import type { MemoryQueue } from './queue/memoryQueue.ts';
+import { orderIdOf, type OrderRef } from './queue/port.ts';
 
 /**
- * The long-lived local consumer: a fixed number of workers take ids from the in-memory queue and hand
- * them to the processor (which queues a failed attempt again for when its back-off ends).
+ * The long-lived local consumer. `concurrency` orders are worked on at once, and a worker waits on nothing
+ * but the work: orders are claimed ahead (at most `concurrency` claimed and waiting), and an outcome is
+ * recorded after the worker has moved on to the next order. Claims and outcomes of many orders thus share
+ * transactions, and the store's round trips overlap the work instead of adding to it.
  */
 export class Consumer {
   private readonly abort = new AbortController();
-  private workers: Promise<void>[] = [];
+  private readonly ready: Claimed[] = [];
+  private claiming = 0;
+  private working = 0;
+  private finishing = 0;
+  private feeding: Promise<void> = Promise.resolve();
+  private stopping = false;
+  private waiters: (() => void)[] = [];
 
   constructor(
     private readonly queue: MemoryQueue,
@@ -21,37 +30,97 @@ export class Consumer {
   ) {}
 
   start(): void {
-    // Each delivery under way listens for the one shutdown signal: more than node's default of 10 is no leak.
+    // Each order at work listens for the one shutdown signal: more than node's default of 10 is no leak.
     setMaxListeners(this.concurrency + 1, this.abort.signal);
-    this.workers = Array.from({ length: this.concurrency }, () => this.work());
+    this.feeding = this.feed();
   }
 
   /**
-   * Stops taking work, lets deliveries under way finish for up to `graceMs`, then aborts the rest,
-   * whose leases are released so that they are due again at once.
+   * Stops taking orders, gives back the leases of those claimed but not started, lets work under way
+   * finish for up to `graceMs`, then aborts the rest (their leases are given back too, so they are due
+   * again at once) and waits for every outcome to be recorded.
    */
   async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
     this.queue.close();
-    const all = Promise.all(this.workers);
+    this.changed();
+    await this.feeding;
+    await this.until(() => this.claiming === 0);
+    for (const claimed of this.ready.splice(0)) this.settle(claimed, { kind: 'aborted' });
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
-    await Promise.race([all, graceOver]);
+    await Promise.race([this.until(() => this.working === 0), graceOver]);
     clearTimeout(timer);
     this.abort.abort(new Error('shutting down'));
-    await all;
+    await this.until(() => this.working === 0 && this.finishing === 0);
   }
 
-  private async work(): Promise<void> {
-    for (let id = await this.queue.take(); id !== undefined; id = await this.queue.take()) {
-      try {
-        await this.processor.process(id, this.abort.signal);
-      } catch (error) {
-        // The order stays due in the store (PENDING, or PROCESSING with a lease that will run out).
-        this.logger.error('processing failed; the sweeper will retry', { order_id: id, error: error as Error });
-      } finally {
-        this.queue.done(id);
-        this.onProgress();
-      }
+  /** Takes orders while there is room to claim ahead and outcomes are not piling up. */
+  private async feed(): Promise<void> {
+    for (;;) {
+      await this.until(() => this.stopping || (this.claiming + this.ready.length < this.concurrency && this.finishing < 4 * this.concurrency));
+      const ref = this.stopping ? undefined : await this.queue.take();
+      if (ref === undefined) return;
+      void this.claim(ref);
     }
+  }
+
+  private async claim(ref: OrderRef): Promise<void> {
+    this.claiming++;
+    try {
+      const begun = await this.processor.begin(ref);
+      if (!('order' in begun)) this.delivered(orderIdOf(ref));
+      else if (this.stopping) this.settle(begun, { kind: 'aborted' });
+      else this.ready.push(begun);
+    } catch (error) {
+      // The order stays due in the store (PENDING, or PROCESSING with a lease that will run out).
+      this.logger.error('processing failed; the sweeper will retry', { order_id: orderIdOf(ref), error: error as Error });
+      this.delivered(orderIdOf(ref));
+    } finally {
+      this.claiming--;
+      this.startWork();
+      this.changed();
+    }
+  }
+
+  private startWork(): void {
+    while (!this.stopping && this.working < this.concurrency && this.ready.length > 0) void this.work(this.ready.shift()!);
+  }
+
+  private async work(claimed: Claimed): Promise<void> {
+    this.working++;
+    const result = await this.processor.run(claimed, this.abort.signal);
+    this.working--;
+    this.startWork();
+    this.settle(claimed, result);
+    this.changed();
+  }
+
+  private settle(claimed: Claimed, result: Parameters<OrderProcessor['finish']>[1]): void {
+    this.finishing++;
+    this.processor
+      .finish(claimed, result)
+      .catch((error: unknown) => {
+        this.logger.error('recording the outcome failed; the sweeper will retry', { order_id: claimed.order.order_id, error: error as Error });
+      })
+      .finally(() => {
+        this.finishing--;
+        this.delivered(claimed.order.order_id);
+      });
+  }
+
+  private delivered(orderId: string): void {
+    this.queue.done(orderId);
+    this.onProgress();
+    this.changed();
+  }
+
+  private changed(): void {
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  /** Resolves once `ready` holds (checked again whenever a delivery moves on). */
+  private async until(ready: () => boolean): Promise<void> {
+    while (!ready()) await new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 }

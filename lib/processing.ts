@@ -1,7 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { nextStep, retryDelay } from './lifecycle.ts';
-import type { OrderRepository, StoredOrder } from './orders.ts';
-import type { OrderQueue } from './queue/port.ts';
+import type { OrderRepository, OrderState } from './orders.ts';
+import { orderIdOf, type OrderQueue, type OrderRef } from './queue/port.ts';
 
 export interface ProcessingSettings {
   minMs: number;
@@ -13,7 +13,7 @@ export interface ProcessingSettings {
   retryMaxMs: number;
 }
 
-/** What one delivery of an order id came to. */
+/** What one delivery of an order came to. */
 export type ProcessOutcome =
   | { kind: 'completed' }
   | { kind: 'failed'; error: string }
@@ -21,15 +21,28 @@ export type ProcessOutcome =
   | { kind: 'released' }
   | { kind: 'skipped'; reason: 'unknown' | 'finished' | 'busy' | 'lost' };
 
+/** An order this worker claimed: its attempt is the lease token. */
+export interface Claimed {
+  order: OrderState;
+}
+
+/** How the work of a claimed order went. */
+export type WorkResult =
+  | { kind: 'done'; startedAt: number; endedAt: number }
+  | { kind: 'error'; error: string; endedAt: number }
+  | { kind: 'aborted' };
+
 /** The simulated work failed (PROCESSING_FAILURE_RATE). */
 export class ProcessingFailure extends Error {
   override name = 'ProcessingFailure';
 }
 
 /**
- * Processes one delivery of an order id: the same code behind the local consumer and the SQS handler.
- * Deliveries are at-least-once; each transition is a conditional write, so a duplicate or stale delivery
- * changes nothing.
+ * Processes deliveries of orders: the same code behind the local consumer and the SQS handler. A delivery
+ * goes through three steps, which the local consumer runs apart so that a worker only waits on the work
+ * itself: `begin` (read unless the queue carried the order's state, decide, claim), `run` (the work) and
+ * `finish` (record the outcome). Deliveries are at-least-once; each transition is a conditional write, so a
+ * duplicate or stale delivery changes nothing.
  */
 export class OrderProcessor {
   constructor(
@@ -42,10 +55,18 @@ export class OrderProcessor {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async process(orderId: string, signal?: AbortSignal): Promise<ProcessOutcome> {
-    const order = await this.orders.get(orderId);
+  /** One delivery, start to end. */
+  async process(ref: OrderRef, signal?: AbortSignal): Promise<ProcessOutcome> {
+    const begun = await this.begin(ref);
+    if (!('order' in begun)) return begun;
+    return this.finish(begun, await this.run(begun, signal));
+  }
+
+  /** Claims the order if its next step is to work on it; otherwise says why not (or ends it FAILED). */
+  async begin(ref: OrderRef): Promise<Claimed | ProcessOutcome> {
+    const order = typeof ref === 'string' ? await this.orders.get(ref) : ref;
     if (!order) {
-      this.logger.warn('delivery for an unknown order', { order_id: orderId });
+      this.logger.warn('delivery for an unknown order', { order_id: orderIdOf(ref) });
       return { kind: 'skipped', reason: 'unknown' };
     }
     const now = this.now();
@@ -59,38 +80,59 @@ export class OrderProcessor {
         const error = order.last_error ?? 'the last attempt was interrupted';
         return (await this.orders.fail(order, now, error, false)) ? this.failed(order, error) : { kind: 'skipped', reason: 'lost' };
       }
-      case 'claim':
-        return this.attempt(order, now, signal);
+      case 'claim': {
+        const claimed = await this.orders.claim(order, now, this.settings.leaseMs);
+        if (!claimed) return { kind: 'skipped', reason: 'lost' };
+        this.logger.info('order processing', { order_id: order.order_id, status: 'PROCESSING', attempt: claimed.attempts });
+        return { order: claimed };
+      }
     }
   }
 
-  private async attempt(order: StoredOrder, now: number, signal?: AbortSignal): Promise<ProcessOutcome> {
-    const claimed = await this.orders.claim(order, now, this.settings.leaseMs);
-    if (!claimed) return { kind: 'skipped', reason: 'lost' };
-    this.logger.info('order processing', { order_id: order.order_id, status: 'PROCESSING', attempt: claimed.attempts });
-    try {
-      await this.work(signal);
-    } catch (error) {
-      if (signal?.aborted) {
-        await this.orders.release(claimed, this.now());
-        this.logger.info('order released', { order_id: order.order_id, attempt: claimed.attempts });
+  /** The simulated work: a uniform delay, failing at the configured rate; abortable for shutdown. */
+  run(_claimed: Claimed, signal?: AbortSignal): Promise<WorkResult> {
+    const { minMs, maxMs, failureRate } = this.settings;
+    const ms = minMs + this.random() * (maxMs - minMs);
+    const fails = this.random() < failureRate;
+    const startedAt = this.now();
+    return new Promise((resolve) => {
+      if (signal?.aborted) return resolve({ kind: 'aborted' });
+      const onAbort = () => {
+        clearTimeout(timer);
+        resolve({ kind: 'aborted' });
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        const endedAt = this.now();
+        resolve(fails ? { kind: 'error', error: new ProcessingFailure('simulated processing failure').message, endedAt } : { kind: 'done', startedAt, endedAt });
+      }, ms);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Records how the attempt went: COMPLETED, a retry after its back-off, FAILED, or the lease given back. */
+  async finish({ order }: Claimed, result: WorkResult): Promise<ProcessOutcome> {
+    switch (result.kind) {
+      case 'aborted':
+        await this.orders.release(order, this.now());
+        this.logger.info('order released', { order_id: order.order_id, attempt: order.attempts });
         return { kind: 'released' };
+      case 'done':
+        if (!(await this.orders.complete(order, result.endedAt, result.startedAt))) return { kind: 'skipped', reason: 'lost' };
+        this.logger.info('order completed', { order_id: order.order_id, status: 'COMPLETED', attempt: order.attempts });
+        return { kind: 'completed' };
+      case 'error': {
+        const { error, endedAt } = result;
+        if (order.attempts >= this.settings.maxAttempts) {
+          return (await this.orders.fail(order, endedAt, error)) ? this.failed(order, error) : { kind: 'skipped', reason: 'lost' };
+        }
+        const at = endedAt + retryDelay(order.attempts, this.settings.retryBaseMs, this.settings.retryMaxMs, this.random);
+        if (!(await this.orders.retryLater(order, endedAt, error, at))) return { kind: 'skipped', reason: 'lost' };
+        this.logger.info('order attempt failed', { order_id: order.order_id, attempt: order.attempts, error, retry_at: new Date(at).toISOString() });
+        await this.requeue(order.order_id, at);
+        return { kind: 'retry', at, error };
       }
-      const message = error instanceof Error ? error.message : String(error);
-      const failedAt = this.now();
-      if (claimed.attempts >= this.settings.maxAttempts) {
-        return (await this.orders.fail(claimed, failedAt, message)) ? this.failed(claimed, message) : { kind: 'skipped', reason: 'lost' };
-      }
-      const { retryBaseMs, retryMaxMs } = this.settings;
-      const at = failedAt + retryDelay(claimed.attempts, retryBaseMs, retryMaxMs, this.random);
-      if (!(await this.orders.retryLater(claimed, failedAt, message, at))) return { kind: 'skipped', reason: 'lost' };
-      this.logger.info('order attempt failed', { order_id: order.order_id, attempt: claimed.attempts, error: message, retry_at: new Date(at).toISOString() });
-      await this.requeue(order.order_id, at);
-      return { kind: 'retry', at, error: message };
     }
-    if (!(await this.orders.complete(claimed, this.now()))) return { kind: 'skipped', reason: 'lost' };
-    this.logger.info('order completed', { order_id: order.order_id, status: 'COMPLETED', attempt: claimed.attempts });
-    return { kind: 'completed' };
   }
 
   /** A lost retry message is not a lost order: it is due in the store, where the sweeper finds it. */
@@ -102,28 +144,8 @@ export class OrderProcessor {
     }
   }
 
-  private failed(order: StoredOrder, error: string): ProcessOutcome {
+  private failed(order: OrderState, error: string): ProcessOutcome {
     this.logger.warn('order failed', { order_id: order.order_id, status: 'FAILED', attempt: order.attempts, error });
     return { kind: 'failed', error };
-  }
-
-  /** The simulated work: a uniform delay, failing at the configured rate; abortable for shutdown. */
-  private work(signal?: AbortSignal): Promise<void> {
-    const { minMs, maxMs, failureRate } = this.settings;
-    const ms = minMs + this.random() * (maxMs - minMs);
-    const fails = this.random() < failureRate;
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal?.reason);
-      };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        if (fails) reject(new ProcessingFailure('simulated processing failure'));
-        else resolve();
-      }, ms);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
   }
 }

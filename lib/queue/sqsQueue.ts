@@ -1,5 +1,5 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { OrderQueue, SendOptions } from './port.ts';
+import { orderIdOf, type OrderQueue, type OrderRef, type SendOptions } from './port.ts';
 
 /** SQS takes at most 10 messages per batch and delays them by at most 15 minutes. */
 const BATCH = 10;
@@ -17,7 +17,8 @@ export class SqsQueue implements OrderQueue {
     private readonly queueUrl: string,
   ) {}
 
-  async send(orderIds: readonly string[], options: SendOptions = {}): Promise<number> {
+  async send(orders: readonly OrderRef[], options: SendOptions = {}): Promise<number> {
+    const orderIds = orders.map(orderIdOf);
     // A longer back-off than SQS can delay is left to the sweeper, which finds the order when it is due.
     const delay = options.notBefore === undefined ? 0 : Math.ceil((options.notBefore - Date.now()) / 1000);
     const DelaySeconds = Math.min(MAX_DELAY_S, Math.max(0, delay));

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryQueue } from '../../lib/queue/memoryQueue.ts';
+import type { OrderRef } from '../../lib/queue/port.ts';
 
 /** Takes `count` ids that are already queued. */
-const takeAll = (queue: MemoryQueue, count: number): Promise<(string | undefined)[]> =>
+const takeAll = (queue: MemoryQueue, count: number): Promise<(OrderRef | undefined)[]> =>
   Promise.all(Array.from({ length: count }, () => queue.take()));
 
 describe('MemoryQueue', () => {
