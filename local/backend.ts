@@ -3,6 +3,7 @@ import type { Config } from '../lib/config.ts';
 import { createServices, installServices, type Services } from '../lib/services.ts';
 import { ensureTable } from '../lib/store.ts';
 import { startDynamoDBLocal, type DynamoDBLocal } from './dynamodbLocal.ts';
+import { warmUp } from './warmup.ts';
 import { startLocalWorkers, type LocalWorkers } from './workers.ts';
 
 /** A start-up failure whose message is meant for a person: printed without a stack trace. */
@@ -39,6 +40,15 @@ export async function startLocalBackend(config: Config, dataFolder: string): Pro
   } catch (error) {
     await dynamodb?.stop();
     throw new StartupError(`Could not reach DynamoDB at ${endpoint}: ${(error as Error).message}`);
+  }
+  // Only a DynamoDB Local of our own: another store is someone else's to warm (or a bill to run up).
+  if (dynamodb && config.WARMUP_ORDERS > 0) {
+    services.logger.info('warming up', { orders: config.WARMUP_ORDERS });
+    const warmed = await warmUp(config, endpoint, config.WARMUP_ORDERS).catch(async (error: unknown) => {
+      await dynamodb.stop();
+      throw error;
+    });
+    services.logger.info('warmed up', { orders: warmed.orders, duration_ms: warmed.ms });
   }
   installServices(services);
   if (config.API_KEYS.length === 0) {

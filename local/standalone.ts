@@ -6,6 +6,9 @@ import { DynamoDBLocalError } from './dynamodbLocal.ts';
 import { answerRefusedRequests, createRequestListener } from './httpAdapter.ts';
 import { httpFunctions } from './httpFunctions.ts';
 
+/** Capped by the kernel's net.core.somaxconn (4096 on current Linux); node's default is 511. */
+const LISTEN_BACKLOG = 4096;
+
 const listen = (server: Server, port: number, host: string): Promise<void> =>
   new Promise((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
@@ -14,7 +17,8 @@ const listen = (server: Server, port: number, host: string): Promise<void> =>
       else if (error.code === 'EACCES') reject(new StartupError(`Not allowed to listen on port ${port}: pick a port above 1023.`));
       else reject(error);
     });
-    server.listen(port, host, () => resolve());
+    // A burst of new connections beyond the accept queue loses SYNs, which clients resend only after a second.
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve());
   });
 
 /**
