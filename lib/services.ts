@@ -4,7 +4,7 @@ import { loadConfig, type Config } from './config.ts';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { authorize, parseApiKeys, type ApiKey } from './auth.ts';
 import { HttpError, httpHandler, type HttpHandler } from './http.ts';
-import { scopeOf } from './routes.ts';
+import { scopeOf, type FunctionName } from './routes.ts';
 import { createLogger } from './logger.ts';
 import { OrderService } from './orderService.ts';
 import { OrderRepository } from './orders.ts';
@@ -101,15 +101,16 @@ const apiKeys = ({ config }: Services): Promise<ApiKey[]> => {
 };
 
 /**
- * Wraps an HTTP function: the route's scope checked against the request's API key, errors mapped in one
- * place, one log line per request.
+ * Wraps the HTTP function `name`: the scope of the route it serves checked against the request's API key (a
+ * route key it does not serve is refused), errors mapped in one place, one log line per request.
  */
-export const httpFunction = (handle: HttpHandler): HttpHandler =>
+export const httpFunction = (name: FunctionName, handle: HttpHandler): HttpHandler =>
   httpHandler(
     () => getServices().logger,
     async (event, context) => {
-      const scope = scopeOf(event.routeKey);
-      const denial = scope && authorize(await apiKeys(getServices()), inLambda(), scope, event.headers ?? {});
+      const scope = scopeOf(name, event.routeKey);
+      // A public route reads no keys: in the cloud the pages' functions may not read them.
+      const denial = scope === null ? undefined : authorize(await apiKeys(getServices()), inLambda(), scope, event.headers ?? {});
       if (denial?.status === 401) throw new HttpError(401, 'Unauthorized', denial.reason, { 'www-authenticate': 'Bearer' });
       if (denial) throw new HttpError(403, 'Forbidden', denial.reason);
       return handle(event, context);
