@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashKey } from '../../lib/auth.ts';
 import { validOrder, type RunningService } from '../support.ts';
 
-const KEYS = { writer: 'op_writer-secret-123', reader: 'op_reader-secret-456', ops: 'op_metrics-secret-789' };
+/** The keys behind API_KEYS. */
+export const KEYS = { writer: 'op_writer-secret-123', reader: 'op_reader-secret-456', ops: 'op_metrics-secret-789' };
 
 /** The keys the suite's service is started with (`API_KEYS`): one scope each. */
 export const API_KEYS = [
