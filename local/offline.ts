@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../lib/config.ts';
 import { shutdownGraceMs, startLocalBackend } from './backend.ts';
+import { guardListening } from './loopback.ts';
 
 export interface OfflineRuntime {
   endpoint: string;
@@ -13,6 +14,8 @@ export interface OfflineRuntime {
    * browser and no other machine or user can reach it.
    */
   invokeSocket: string;
+  /** Throws a StartupError if serverless-offline listens beyond loopback while no API keys are configured. */
+  checkListening: () => void;
   stop: () => Promise<void>;
 }
 
@@ -25,10 +28,13 @@ export async function startOfflineRuntime(): Promise<OfflineRuntime> {
   const backend = await startLocalBackend(config, 'dynamodb-offline');
   await backend.startWorkers();
   const socketFolder = await mkdtemp(join(tmpdir(), 'order-processing-'));
+  const listening = guardListening(config);
   return {
     endpoint: backend.endpoint,
     invokeSocket: join(socketFolder, 'lambda.sock'),
+    checkListening: listening.check,
     async stop() {
+      listening.stop();
       await backend.stop(shutdownGraceMs(config));
       await rm(socketFolder, { recursive: true, force: true });
     },

@@ -8,7 +8,8 @@
 // invocation, which under load costs seconds; the sources are loaded once, through tsx.
 //
 // And it puts serverless-offline's Lambda invoke endpoint on a Unix socket (see local/offline.ts): whatever
-// --lambdaPort or the configuration say, it listens on no TCP port.
+// --lambdaPort or the configuration say, it listens on no TCP port. Without API keys, it refuses to go on if
+// serverless-offline listens beyond loopback, however the host was given (HOST, --host).
 import { register } from 'tsx/esm/api';
 
 export default class LocalRuntimePlugin {
@@ -19,6 +20,7 @@ export default class LocalRuntimePlugin {
     this.log = log ?? console;
     this.hooks = {
       'before:offline:start:init': () => this.start(),
+      'before:offline:start:ready': () => this.checkListening(),
       'before:offline:start:end': () => this.stop(),
     };
   }
@@ -33,6 +35,21 @@ export default class LocalRuntimePlugin {
       `Order service: DynamoDB at ${this.runtime.endpoint}, in-process consumer running, ` +
         `Lambda invoke endpoint on the Unix socket ${this.runtime.invokeSocket}`,
     );
+  }
+
+  /**
+   * Stops here, with the runtime, if serverless-offline listens beyond loopback while no API keys are
+   * configured. It exits as serverless-offline does when a server cannot start: its servers and schedules
+   * would keep the process alive after a thrown error.
+   */
+  async checkListening() {
+    try {
+      this.runtime.checkListening();
+    } catch (error) {
+      await this.stop();
+      this.log.error(error.message);
+      process.exit(1);
+    }
   }
 
   async stop() {

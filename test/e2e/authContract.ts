@@ -100,7 +100,7 @@ export function describeAuth(
     it('refuses to listen beyond loopback without API keys', async () => {
       const ended = await refuseOpen({ HOST: '0.0.0.0', API_KEYS: '' });
       expect(ended.code).not.toBe(0);
-      expect(ended.output).toContain('HOST=0.0.0.0 would serve the API beyond this machine, but no API keys are configured.');
+      expect(ended.output).toMatch(/Listening on 0\.0\.0\.0:\d+ would serve the API beyond this machine, but no API keys are configured\./);
     }, 120_000);
   });
 }

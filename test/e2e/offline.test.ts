@@ -41,17 +41,28 @@ describeContract(
   { emulatorDefaultsContentType: true },
 );
 
-describeAuth(SCRIPT, async (env) => {
-  const service = await start(env);
-  return { ...service, stop: () => service.stop('SIGINT') };
-}, async (env) =>
-  runToEnd('npm', ['run', '--silent', SCRIPT], {
+/** `npm run start:offline -- <args>` to its end, as a refused start ends. */
+const runOffline = async (env: Record<string, string>, args: string[] = []) =>
+  runToEnd('npm', ['run', '--silent', SCRIPT, ...(args.length > 0 ? ['--', ...args] : [])], {
     PORT: String(await freePort()),
     DYNAMODB_ENDPOINT: dynamodbEndpoint(),
     TABLE_NAME: uniqueTable('offline-open'),
     ...env,
-  }),
-);
+  });
+
+describeAuth(SCRIPT, async (env) => {
+  const service = await start(env);
+  return { ...service, stop: () => service.stop('SIGINT') };
+}, runOffline);
+
+describe(`${SCRIPT}: secure by default, however the host is given`, () => {
+  it('refuses to go on without API keys when --host 0.0.0.0 binds beyond loopback', async () => {
+    const ended = await runOffline({ API_KEYS: '' }, ['--host', '0.0.0.0']);
+
+    expect(ended.code).not.toBe(0);
+    expect(ended.output).toMatch(/Listening on 0\.0\.0\.0:\d+ would serve the API beyond this machine, but no API keys are configured\./);
+  }, 120_000);
+});
 
 describe(`${SCRIPT}: the in-process consumer behind serverless-offline`, () => {
   it('completes 200 orders created through serverless-offline, with exact metrics', async () => {
