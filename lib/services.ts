@@ -3,6 +3,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { loadConfig, type Config } from './config.ts';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { authorize, parseApiKeys, type ApiKey } from './auth.ts';
+import { refuseForeignHost } from './hostCheck.ts';
 import { HttpError, httpHandler, type HttpHandler } from './http.ts';
 import { scopeOf, type FunctionName } from './routes.ts';
 import { createLogger } from './logger.ts';
@@ -102,15 +103,19 @@ const apiKeys = ({ config }: Services): Promise<ApiKey[]> => {
 
 /**
  * Wraps the HTTP function `name`: the scope of the route it serves checked against the request's API key (a
- * route key it does not serve is refused), errors mapped in one place, one log line per request.
+ * route key it does not serve is refused), with auth off only requests addressed to this machine served,
+ * errors mapped in one place, one log line per request.
  */
 export const httpFunction = (name: FunctionName, handle: HttpHandler): HttpHandler =>
   httpHandler(
     () => getServices().logger,
     async (event, context) => {
       const scope = scopeOf(name, event.routeKey);
-      // A public route reads no keys: in the cloud the pages' functions may not read them.
-      const denial = scope === null ? undefined : authorize(await apiKeys(getServices()), inLambda(), scope, event.headers ?? {});
+      const required = inLambda();
+      // In the cloud auth is never off, and a public route reads no keys: the pages' functions may not read them.
+      const keys = required && scope === null ? [] : await apiKeys(getServices());
+      if (!required && keys.length === 0) refuseForeignHost(event.headers ?? {});
+      const denial = authorize(keys, required, scope, event.headers ?? {});
       if (denial?.status === 401) throw new HttpError(401, 'Unauthorized', denial.reason, { 'www-authenticate': 'Bearer' });
       if (denial) throw new HttpError(403, 'Forbidden', denial.reason);
       return handle(event, context);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashKey } from '../../lib/auth.ts';
-import { validOrder, type RunningService } from '../support.ts';
+import { getWithHost, validOrder, type RunningService } from '../support.ts';
 
 /** The keys behind API_KEYS. */
 export const KEYS = { writer: 'op_writer-secret-123', reader: 'op_reader-secret-456', ops: 'op_metrics-secret-789' };
@@ -86,6 +86,11 @@ export function describeAuth(
     it('keeps GET /health and the pages public', async () => {
       expect(await call('GET', '/health')).toMatchObject({ status: 200, body: { status: 'ok' } });
       for (const path of ['/', '/docs', '/assets/docs.js']) expect((await fetch(`${service.url}${path}`)).status, path).toBe(200);
+    });
+
+    it('serves any Host header: with keys, the key is what protects the API', async () => {
+      const answer = await getWithHost(`${service.url}/metrics`, 'api.example:443', { authorization: `Bearer ${KEYS.ops}` });
+      expect(answer.status).toBe(200);
     });
 
     it('never writes a key or an Authorization header to the logs', () => {
