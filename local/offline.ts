@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../lib/config.ts';
 import { shutdownGraceMs, startLocalBackend } from './backend.ts';
 import { guardListening } from './loopback.ts';
+import { passInvalidUtf8AsBytes } from './offlineBodies.ts';
 
 export interface OfflineRuntime {
   endpoint: string;
@@ -29,12 +30,14 @@ export async function startOfflineRuntime(): Promise<OfflineRuntime> {
   await backend.startWorkers();
   const socketFolder = await mkdtemp(join(tmpdir(), 'order-processing-'));
   const listening = guardListening(config);
+  const stopCheckingBodies = passInvalidUtf8AsBytes();
   return {
     endpoint: backend.endpoint,
     invokeSocket: join(socketFolder, 'lambda.sock'),
     checkListening: listening.check,
     async stop() {
       listening.stop();
+      stopCheckingBodies();
       await backend.stop(shutdownGraceMs(config));
       await rm(socketFolder, { recursive: true, force: true });
     },

@@ -369,6 +369,23 @@ export function describeContract(name: string, start: () => Promise<ServiceUnder
       });
 
       it.each([
+        ['a \\xff byte', [0xff]],
+        ['a truncated 4-byte sequence', [0xf0, 0x9f, 0x98]],
+      ])('refuses a body that is not valid UTF-8 (%s in user_id) with 400, storing nothing', async (_label, bad) => {
+        const orderId = newOrderId();
+        const body = Buffer.concat([
+          Buffer.from(`{"order_id":"${orderId}","user_id":"USER`),
+          Buffer.from(bad),
+          Buffer.from('","item_ids":[1],"total_amount":1}'),
+        ]);
+        const answer = await post(body);
+
+        const problem = expectProblem(answer, 400);
+        expect(problem).toEqual({ type: 'about:blank', title: 'Malformed JSON', status: 400, detail: 'The body is not valid UTF-8' });
+        expectProblem(await request(`/orders/${orderId}`), 404);
+      });
+
+      it.each([
         ['a JSON array', '[]'],
         ['a JSON string', '"order"'],
         ['JSON null', 'null'],
