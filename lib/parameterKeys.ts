@@ -7,6 +7,7 @@ import { HttpError } from './http.ts';
 const RETRY_BASE_MS = 1_000;
 const RETRY_MAX_MS = 60_000;
 
+/** Where the keys are read from, and how long they are kept. */
 export interface ParameterKeysOptions {
   client: SSMClient;
   /** The SSM SecureString parameter holding the keys (the API_KEYS format). */
