@@ -2,7 +2,7 @@ import { json, readJsonBody } from '../lib/http.ts';
 import { getServices, httpFunction } from '../lib/services.ts';
 
 /** POST /orders */
-export const handler = httpFunction(async (event) => {
+export const handler = httpFunction('createOrder', async (event) => {
   const { created, order } = await getServices().orderService.create(readJsonBody(event));
   return created
     ? json(201, order, { location: `/orders/${encodeURIComponent(order.order_id)}` })

@@ -8,7 +8,7 @@ const PAGES: Record<string, string> = { 'GET /': 'dashboard.html', 'GET /docs': 
  * The pages, GET / (the live dashboard) and GET /docs (the API reference), and GET /assets/{name}, their
  * files. They hold no data: their scripts read it from the API with the key the reader enters.
  */
-export const handler = httpFunction(async (event) => {
+export const handler = httpFunction('dashboard', async (event) => {
   const name = PAGES[event.routeKey] ?? event.pathParameters?.name;
   const asset = readAsset(name);
   if (!asset) throw new HttpError(404, 'Not found', `No asset named ${name}`);

@@ -3,4 +3,4 @@ import { readMetrics } from '../lib/metrics.ts';
 import { getServices, httpFunction } from '../lib/services.ts';
 
 /** GET /metrics */
-export const handler = httpFunction(async () => json(200, await readMetrics(getServices().store)));
+export const handler = httpFunction('getMetrics', async () => json(200, await readMetrics(getServices().store)));

@@ -3,7 +3,7 @@ import { matchRoute } from '../lib/routes.ts';
 import { httpFunction } from '../lib/services.ts';
 
 /** Every request no route takes: 405 for a known path with another method, 404 otherwise. */
-export const handler = httpFunction(async (event) => {
+export const handler = httpFunction('notFound', async (event) => {
   const method = event.requestContext.http.method;
   const match = matchRoute(method, event.rawPath);
   if (match.kind === 'wrong-method') {

@@ -68,21 +68,27 @@ export const presentedKey = (headers: Record<string, string | undefined>): strin
 /** Why a request may not go on: no usable key (401) or a key without the scope (403). */
 export type Denial = { status: 401; reason: string } | { status: 403; reason: string };
 
+/** A route key the function does not serve: no key may use it. */
+const UNKNOWN_ROUTE: Denial = { status: 403, reason: 'This function serves no such route' };
+
 /**
- * Checks a request's key against the scope its route needs. With no keys configured auth is off
- * (the local runtimes allow that on loopback only), unless `required` (the cloud, which fails closed).
+ * Checks a request's key against the scope its route needs: null for a public route, undefined for a route
+ * the function does not serve (refused whatever the key). With no keys configured auth is off (the local
+ * runtimes allow that on loopback only), unless `required` (the cloud, which fails closed).
  */
 export const authorize = (
   keys: readonly ApiKey[],
   required: boolean,
-  scope: Scope | null,
+  scope: Scope | null | undefined,
   headers: Record<string, string | undefined>,
 ): Denial | undefined => {
-  if (scope === null || (keys.length === 0 && !required)) return undefined;
+  if (scope === null) return undefined;
+  if (keys.length === 0 && !required) return scope === undefined ? UNKNOWN_ROUTE : undefined;
   const presented = presentedKey(headers);
   if (!presented) return { status: 401, reason: 'Send an API key as Authorization: Bearer <key> (or x-api-key)' };
   const key = findKey(keys, presented);
   if (!key) return { status: 401, reason: 'The API key is not valid' };
+  if (scope === undefined) return UNKNOWN_ROUTE;
   if (!key.scopes.has(scope)) return { status: 403, reason: `The API key "${key.name}" lacks the ${scope} scope` };
   return undefined;
 };

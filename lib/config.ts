@@ -53,6 +53,8 @@ const EnvSchema = z
     SERVICE_NAME: text('order-processing'),
     // In the cloud the keys come from this SSM SecureString parameter (same format), read at cold start.
     API_KEYS_PARAMETER: z.optional(z.string().check(z.startsWith('/'))),
+    // ...and read again once older than this: how long a removed key may still work (1 s to 1 h).
+    API_KEYS_MAX_AGE_MS: int(300_000, 1_000, 3_600_000),
     // API keys as name:scope1+scope2:sha256hex entries (npm run key:new makes one); none means auth is off.
     API_KEYS: z.pipe(
       z._default(z.string(), ''),

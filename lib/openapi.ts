@@ -11,7 +11,7 @@ import {
 import { MAX_BODY_BYTES } from './http.ts';
 import { OrderInputSchema } from './order.ts';
 import { ListOrdersQuerySchema } from './orderListQuery.ts';
-import { scopeOf } from './routes.ts';
+import { ROUTES } from './routes.ts';
 
 export type JsonSchema = Record<string, any>;
 
@@ -332,7 +332,7 @@ const withSecurity = (all: OpenApiDocument['paths']): OpenApiDocument['paths'] =
       path,
       Object.fromEntries(
         Object.entries(operations).map(([method, operation]) => {
-          const scope = scopeOf(`${method.toUpperCase()} ${path}`);
+          const scope = ROUTES.find((route) => route.method === method.toUpperCase() && route.path === path)?.scope;
           if (!scope) return [method, { ...operation, security: [] }];
           const security = Object.keys(SECURITY_SCHEMES).map((name) => ({ [name]: [scope] }));
           const responses = { ...operation.responses, '401': responseRef('Unauthorized'), '403': responseRef('Forbidden') };

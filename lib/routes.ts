@@ -20,10 +20,21 @@ export const ROUTES = [
 
 export type Route = (typeof ROUTES)[number];
 
-/** The scope a route key (`GET /orders/{order_id}`) needs; null when public or unknown (a 404 or 405). */
-export const scopeOf = (routeKey: string): Scope | null =>
-  ROUTES.find((route) => `${route.method} ${route.path}` === routeKey)?.scope ?? null;
 export type HandlerName = Route['handler'];
+/** An HTTP function: the handler of some routes, or notFound, which serves API Gateway's `$default` route. */
+export type FunctionName = HandlerName | 'notFound';
+
+/**
+ * The scope a route key (`GET /orders/{order_id}`) needs when the function `name` serves it (null: public);
+ * undefined when that function serves no such route, as for an event made by hand (serverless-offline's
+ * invoke endpoint takes any event for any function): such a request is refused, never public.
+ */
+export const scopeOf = (name: FunctionName, routeKey: string): Scope | null | undefined =>
+  name === 'notFound'
+    ? routeKey === '$default'
+      ? null
+      : undefined
+    : ROUTES.find((route) => route.handler === name && `${route.method} ${route.path}` === routeKey)?.scope;
 
 export type RouteMatch =
   | { kind: 'route'; route: Route; pathParameters: Record<string, string> }

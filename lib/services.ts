@@ -1,12 +1,14 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { loadConfig, type Config } from './config.ts';
-import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { authorize, parseApiKeys, type ApiKey } from './auth.ts';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { authorize, type ApiKey } from './auth.ts';
+import { refuseForeignHost } from './hostCheck.ts';
 import { HttpError, httpHandler, type HttpHandler } from './http.ts';
-import { scopeOf } from './routes.ts';
+import { scopeOf, type FunctionName } from './routes.ts';
 import { createLogger } from './logger.ts';
 import { OrderService } from './orderService.ts';
+import { parameterKeys } from './parameterKeys.ts';
 import { OrderRepository } from './orders.ts';
 import { OrderProcessor } from './processing.ts';
 import { MemoryQueue } from './queue/memoryQueue.ts';
@@ -26,6 +28,8 @@ export interface Services {
   queue: OrderQueue;
   orderService: OrderService;
   processor: OrderProcessor;
+  /** The API keys in force: API_KEYS, or in the cloud the SSM parameter API_KEYS_PARAMETER, re-read as it ages. */
+  apiKeys: () => Promise<ApiKey[]>;
   /** Set by a runtime that runs a sweeper, to hear about orders the queue could not take. */
   onBacklog?: () => void;
 }
@@ -35,6 +39,15 @@ const createQueue = (config: Config): OrderQueue =>
   config.QUEUE_URL
     ? new SqsQueue(new SQSClient({ region: config.AWS_REGION }), config.QUEUE_URL)
     : new MemoryQueue(config.QUEUE_CAPACITY);
+
+/** The keys of API_KEYS, or those of the SSM parameter API_KEYS_PARAMETER (the cloud), kept API_KEYS_MAX_AGE_MS at most. */
+const createApiKeys = (config: Config, logger: Logger): Services['apiKeys'] => {
+  const name = config.API_KEYS_PARAMETER;
+  if (!name) return () => Promise.resolve(config.API_KEYS);
+  // Bounded: a request waiting on a read SSM does not answer ends well before the Lambda's timeout.
+  const client = new SSMClient({ region: config.AWS_REGION, maxAttempts: 2, requestHandler: { connectionTimeout: 1_000, requestTimeout: 3_000 } });
+  return parameterKeys({ client, name, maxAgeMs: config.API_KEYS_MAX_AGE_MS, logger });
+};
 
 /** The composition root: one client, one logger, one queue adapter per process. */
 export const createServices = (config: Config, queue: OrderQueue = createQueue(config)): Services => {
@@ -69,6 +82,7 @@ export const createServices = (config: Config, queue: OrderQueue = createQueue(c
       retryBaseMs: config.RETRY_BASE_MS,
       retryMaxMs: config.RETRY_MAX_MS,
     }, logger),
+    apiKeys: createApiKeys(config, logger),
   };
   gate.watchCreates(() => services.orderService.waitingCreates, config.CREATE_BATCH_MAX);
   return services;
@@ -90,35 +104,21 @@ export const installServices = (services: Services | undefined): void => {
 /** In Lambda auth is never off: without keys every protected route answers 401 (it fails closed). */
 const inLambda = (): boolean => Boolean(process.env.AWS_LAMBDA_FUNCTION_NAME) && !process.env.IS_OFFLINE;
 
-let parameterKeys: Promise<ApiKey[]> | undefined;
-
 /**
- * The API keys: from API_KEYS, or in the cloud from the SSM SecureString parameter API_KEYS_PARAMETER,
- * read once per container (a failed read is retried by the next request rather than cached).
+ * Wraps the HTTP function `name`: the scope of the route it serves checked against the request's API key (a
+ * route key it does not serve is refused), with auth off only requests addressed to this machine served,
+ * errors mapped in one place, one log line per request.
  */
-const apiKeys = ({ config }: Services): Promise<ApiKey[]> => {
-  const name = config.API_KEYS_PARAMETER;
-  if (!name) return Promise.resolve(config.API_KEYS);
-  parameterKeys ??= new SSMClient({ region: config.AWS_REGION })
-    .send(new GetParameterCommand({ Name: name, WithDecryption: true }))
-    .then(({ Parameter }) => parseApiKeys(Parameter?.Value ?? ''))
-    .catch((error: unknown) => {
-      parameterKeys = undefined;
-      throw new HttpError(503, 'Service unavailable', 'The API keys could not be read; retry shortly', { 'retry-after': '1' }, { cause: error });
-    });
-  return parameterKeys;
-};
-
-/**
- * Wraps an HTTP function: the route's scope checked against the request's API key, errors mapped in one
- * place, one log line per request.
- */
-export const httpFunction = (handle: HttpHandler): HttpHandler =>
+export const httpFunction = (name: FunctionName, handle: HttpHandler): HttpHandler =>
   httpHandler(
     () => getServices().logger,
     async (event, context) => {
-      const scope = scopeOf(event.routeKey);
-      const denial = scope && authorize(await apiKeys(getServices()), inLambda(), scope, event.headers ?? {});
+      const scope = scopeOf(name, event.routeKey);
+      const required = inLambda();
+      // In the cloud auth is never off, and a public route reads no keys: the pages' functions may not read them.
+      const keys = required && scope === null ? [] : await getServices().apiKeys();
+      if (!required && keys.length === 0) refuseForeignHost(event.headers ?? {});
+      const denial = authorize(keys, required, scope, event.headers ?? {});
       if (denial?.status === 401) throw new HttpError(401, 'Unauthorized', denial.reason, { 'www-authenticate': 'Bearer' });
       if (denial) throw new HttpError(403, 'Forbidden', denial.reason);
       return handle(event, context);

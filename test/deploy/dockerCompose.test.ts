@@ -12,7 +12,6 @@ describe('docker-compose.yml', () => {
       image: expect.stringMatching(/^amazon\/dynamodb-local:/),
       command: expect.arrayContaining(['-sharedDb', '-dbPath', '/home/dynamodblocal/data']),
       volumes: ['dynamodb-data:/home/dynamodblocal/data'],
-      ports: ['8000:8000'],
     });
     expect(compose.services.app).toMatchObject({
       command: ['sh', '-c', 'npm ci && npm run start:standalone'],
@@ -26,5 +25,14 @@ describe('docker-compose.yml', () => {
       depends_on: ['dynamodb'],
     });
     expect(Object.keys(compose.volumes)).toContain('dynamodb-data');
+  });
+
+  it("publishes nothing but the API's port: DynamoDB Local has no authentication", async () => {
+    const compose = parse(await readFile('docker-compose.yml', 'utf8'));
+
+    const published = Object.entries(compose.services).flatMap(([name, service]) =>
+      ((service as { ports?: string[] }).ports ?? []).map((port) => `${name} ${port}`),
+    );
+    expect(published).toEqual(['app 3000:3000']);
   });
 });

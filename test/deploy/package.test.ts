@@ -53,7 +53,8 @@ describe('the staging CloudFormation template', () => {
           await mkdir(dirname(join(folder, file)), { recursive: true });
           await writeFile(join(folder, file), bytes);
         }
-        const event = { version: '2.0', routeKey, rawPath, rawQueryString: '', headers: {}, pathParameters, isBase64Encoded: false, requestContext: { requestId: 'r', http: { method: 'GET', path: rawPath } } };
+        // Auth is off (no keys, not in Lambda), so the request must be addressed to this machine.
+        const event = { version: '2.0', routeKey, rawPath, rawQueryString: '', headers: { host: 'localhost' }, pathParameters, isBase64Encoded: false, requestContext: { requestId: 'r', http: { method: 'GET', path: rawPath } } };
         // A plain Node process with nothing but the unpacked artifact, as Lambda runs it.
         const script = `const { handler } = await import(${JSON.stringify(pathToFileURL(join(folder, 'functions', `${name}.mjs`)).href)});
           process.stdout.write(JSON.stringify(await handler(${JSON.stringify(event)})));`;

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashKey } from '../../lib/auth.ts';
-import { validOrder, type RunningService } from '../support.ts';
+import { getWithHost, validOrder, type RunningService } from '../support.ts';
 
-const KEYS = { writer: 'op_writer-secret-123', reader: 'op_reader-secret-456', ops: 'op_metrics-secret-789' };
+/** The keys behind API_KEYS. */
+export const KEYS = { writer: 'op_writer-secret-123', reader: 'op_reader-secret-456', ops: 'op_metrics-secret-789' };
 
 /** The keys the suite's service is started with (`API_KEYS`): one scope each. */
 export const API_KEYS = [
@@ -87,6 +88,11 @@ export function describeAuth(
       for (const path of ['/', '/docs', '/assets/docs.js']) expect((await fetch(`${service.url}${path}`)).status, path).toBe(200);
     });
 
+    it('serves any Host header: with keys, the key is what protects the API', async () => {
+      const answer = await getWithHost(`${service.url}/metrics`, 'api.example:443', { authorization: `Bearer ${KEYS.ops}` });
+      expect(answer.status).toBe(200);
+    });
+
     it('never writes a key or an Authorization header to the logs', () => {
       const logs = service.output();
       expect(logs).toContain('"message":"request"');
@@ -99,7 +105,7 @@ export function describeAuth(
     it('refuses to listen beyond loopback without API keys', async () => {
       const ended = await refuseOpen({ HOST: '0.0.0.0', API_KEYS: '' });
       expect(ended.code).not.toBe(0);
-      expect(ended.output).toContain('HOST=0.0.0.0 would serve the API beyond this machine, but no API keys are configured.');
+      expect(ended.output).toMatch(/Listening on 0\.0\.0\.0:\d+ would serve the API beyond this machine, but no API keys are configured\./);
     }, 120_000);
   });
 }

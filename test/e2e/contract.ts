@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OpenApiDocument } from '../../lib/openapi.ts';
 import { OpenApiValidator, type Answer } from '../openapiValidator.ts';
-import { pollUntil, validOrder } from '../support.ts';
+import { getWithHost, pollUntil, validOrder } from '../support.ts';
 
 /** A running service under test: its base URL and how to stop it. */
 export interface ServiceUnderTest {
@@ -369,6 +369,23 @@ export function describeContract(name: string, start: () => Promise<ServiceUnder
       });
 
       it.each([
+        ['a \\xff byte', [0xff]],
+        ['a truncated 4-byte sequence', [0xf0, 0x9f, 0x98]],
+      ])('refuses a body that is not valid UTF-8 (%s in user_id) with 400, storing nothing', async (_label, bad) => {
+        const orderId = newOrderId();
+        const body = Buffer.concat([
+          Buffer.from(`{"order_id":"${orderId}","user_id":"USER`),
+          Buffer.from(bad),
+          Buffer.from('","item_ids":[1],"total_amount":1}'),
+        ]);
+        const answer = await post(body);
+
+        const problem = expectProblem(answer, 400);
+        expect(problem).toEqual({ type: 'about:blank', title: 'Malformed JSON', status: 400, detail: 'The body is not valid UTF-8' });
+        expectProblem(await request(`/orders/${orderId}`), 404);
+      });
+
+      it.each([
         ['a JSON array', '[]'],
         ['a JSON string', '"order"'],
         ['JSON null', 'null'],
@@ -614,6 +631,21 @@ export function describeContract(name: string, start: () => Promise<ServiceUnder
       it('answers an unknown asset with 404', async () => {
         const problem = expectProblem(await request('/assets/nope.js'), 404);
         expect(problem).toEqual({ type: 'about:blank', title: expect.any(String), status: 404, detail: expect.any(String) });
+      });
+    });
+
+    describe('DNS rebinding: with auth off, only requests addressed to this machine', () => {
+      it.each(['/metrics', '/orders/ANY', '/health', '/'])('refuses GET %s with a Host of another site with 421 problem JSON', async (path) => {
+        const answer = await getWithHost(`${url}${path}`, `evil.example:${new URL(url).port}`);
+
+        expect(answer.status).toBe(421);
+        expect(answer.contentType).toMatch(/^application\/problem\+json\b/);
+        expect(JSON.parse(answer.body)).toMatchObject({ type: 'about:blank', title: 'Misdirected request', status: 421 });
+      });
+
+      it.each(['localhost', '127.0.0.1'])('serves a Host of %s', async (name) => {
+        const answer = await getWithHost(`${url}/metrics`, `${name}:${new URL(url).port}`);
+        expect(answer.status).toBe(200);
       });
     });
 

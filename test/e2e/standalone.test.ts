@@ -2,6 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { isLoopbackAddress } from '../../lib/hostCheck.ts';
+import { listeningSocketsOf, processTree } from '../sockets.ts';
 import { dynamodbEndpoint, pollUntil, startService, uniqueTable, validOrder, type RunningService } from '../support.ts';
 import { describeContract } from './contract.ts';
 
@@ -217,6 +219,25 @@ describe(`${SCRIPT} under load and across restarts`, () => {
       expect(Date.now() - stopping).toBeLessThan(15_000);
       expect(service.output()).not.toMatch(/\bError\b|ERROR|unhandled/);
       await expect(fetch(`${service.url}/health`)).rejects.toThrow();
+    },
+    120_000,
+  );
+});
+
+describe(`${SCRIPT} with its own DynamoDB Local: what it exposes`, () => {
+  it(
+    'listens on loopback only: the API (node) and DynamoDB Local (java)',
+    async () => {
+      const dataDir = await mkdtemp(join(tmpdir(), 'orders-exposure-'));
+      temporaryFolders.push(dataDir);
+      const service = await start({ DYNAMODB_ENDPOINT: '', DATA_DIR: dataDir, TABLE_NAME: uniqueTable('exposure') });
+
+      const sockets = await listeningSocketsOf(await processTree(service.process.pid!));
+      expect(sockets).toHaveLength(2);
+      expect(sockets.map((socket) => socket.port)).toContain(Number(new URL(service.url).port));
+      for (const socket of sockets) expect(isLoopbackAddress(socket.address), `${socket.address}:${socket.port}`).toBe(true);
+
+      expect(await terminate(service)).toBe(0);
     },
     120_000,
   );

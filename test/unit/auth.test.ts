@@ -95,4 +95,12 @@ describe('authorize', () => {
     expect(authorize([], false, 'metrics:read', {})).toBeUndefined();
     expect(authorize([], true, 'metrics:read', { authorization: 'Bearer anything' })?.status).toBe(401);
   });
+
+  it('refuses a route the function does not serve whatever the key, even with auth off', () => {
+    const refused = { status: 403, reason: 'This function serves no such route' };
+    expect(authorize([], false, undefined, {})).toEqual(refused);
+    expect(authorize(keys, false, undefined, {})?.status).toBe(401);
+    expect(authorize(keys, false, undefined, { authorization: 'Bearer w' })).toEqual(refused);
+    expect(authorize(keys, true, undefined, { authorization: 'Bearer r' })).toEqual(refused);
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { matchRoute, ROUTES, type RouteMatch } from '../../lib/routes.ts';
+import { matchRoute, ROUTES, scopeOf, type RouteMatch } from '../../lib/routes.ts';
 
 const route = (method: string, path: string, pathParameters: Record<string, string> = {}): RouteMatch => {
   const found = ROUTES.find((r) => r.method === method && r.path === path);
@@ -119,5 +119,23 @@ describe('matchRoute', () => {
     ])('answers no-route to %s', (_, path) => {
       expect([matchRoute('GET', path), matchRoute('POST', path)]).toEqual([{ kind: 'no-route' }, { kind: 'no-route' }]);
     });
+  });
+});
+
+describe('scopeOf', () => {
+  it('gives each function the scope of every route it serves, and notFound the public $default', () => {
+    expect(ROUTES.map((r) => scopeOf(r.handler, `${r.method} ${r.path}`))).toEqual(ROUTES.map((r) => r.scope));
+    expect(scopeOf('notFound', '$default')).toBeNull();
+  });
+
+  it.each([
+    ['getStatus', '$default'],
+    ['getStatus', 'GET /metrics'],
+    ['createOrder', 'GET /orders'],
+    ['dashboard', 'GET /orders/{order_id}'],
+    ['health', 'GET /health/'],
+    ['notFound', 'GET /orders'],
+  ] as const)('knows no scope for %s with the route key %s, which it does not serve', (name, routeKey) => {
+    expect(scopeOf(name, routeKey)).toBeUndefined();
   });
 });

@@ -1,0 +1,35 @@
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import software.amazon.dynamodb.services.local.main.CommandLineInput;
+import software.amazon.dynamodb.services.local.server.DynamoDBProxyServer;
+import software.amazon.dynamodb.services.local.server.LocalDynamoDBRequestHandler;
+import software.amazon.dynamodb.services.local.server.LocalDynamoDBServerHandler;
+
+/**
+ * Starts DynamoDB Local as its own ServerRunner does, from the same classes and the same arguments (-port,
+ * -inMemory or -dbPath, -sharedDb), with two differences its command line cannot express:
+ * - it listens on 127.0.0.1 only: ServerRunner's Jetty server has no host, so it binds every interface;
+ * - no origin gets a CORS grant: the allow-list is empty whatever -cors says (DynamoDB Local grants an
+ *   origin only when it is in the list, and its help promises "*" by default).
+ * It sends no telemetry (ServerRunner's telemetry is never set up here).
+ */
+public class LoopbackDynamoDBLocal {
+  public static void main(String[] args) throws Exception {
+    CommandLineInput input = new CommandLineInput(args);
+    if (!input.init()) System.exit(2);
+    LocalDynamoDBServerHandler handler = new LocalDynamoDBServerHandler(
+        new LocalDynamoDBRequestHandler(0, input.isInMemory(), input.getDbPath(), input.getSharedDb(), input.shouldDelayTransientStatuses()),
+        null);
+
+    Server server = new Server();
+    ServerConnector connector = new ServerConnector(server);
+    connector.setHost("127.0.0.1");
+    connector.setPort(input.getPort());
+    server.addConnector(connector);
+    // DynamoDBProxyServer's handler chain, on our server: its own Jetty server (every interface) is never started.
+    server.setHandler(new DynamoDBProxyServer(input.getPort(), handler).setUpHandler(handler));
+    server.start();
+    System.out.println("DynamoDB Local listening on " + connector.getHost() + ":" + connector.getLocalPort() + ", CORS granted to no origin");
+    server.join();
+  }
+}

@@ -1,0 +1,67 @@
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handler as createOrder } from '../../functions/createOrder.ts';
+import { handler as getMetrics } from '../../functions/getMetrics.ts';
+import { handler as getStatus } from '../../functions/getStatus.ts';
+import { handler as listOrders } from '../../functions/listOrders.ts';
+import { hashKey } from '../../lib/auth.ts';
+import type { HttpHandler } from '../../lib/http.ts';
+import { installServices, type Services } from '../../lib/services.ts';
+import { testServices, validOrder } from '../support.ts';
+
+const KEY = 'op_reader-and-writer';
+const API_KEYS = `all:orders:read+orders:write+metrics:read:${hashKey(KEY).toString('hex')}`;
+
+/**
+ * An event made by hand, as anyone can send to serverless-offline's invoke endpoint (or to Lambda's Invoke
+ * API with IAM rights): a route key the function does not serve, with the path of one it does.
+ */
+const forged = (routeKey: string, headers: Record<string, string> = {}): APIGatewayProxyEventV2 =>
+  ({
+    version: '2.0',
+    routeKey,
+    rawPath: '/orders/FORGED-1',
+    rawQueryString: 'user_id=USER001',
+    headers: { host: '127.0.0.1', 'content-type': 'application/json', ...headers },
+    queryStringParameters: { user_id: 'USER001' },
+    pathParameters: { order_id: 'FORGED-1' },
+    body: JSON.stringify(validOrder({ order_id: 'FORGED-2' })),
+    isBase64Encoded: false,
+    requestContext: { http: { method: 'GET', path: '/orders/FORGED-1' }, requestId: 'forged' },
+  }) as unknown as APIGatewayProxyEventV2;
+
+const functions: [string, HttpHandler][] = [
+  ['getStatus', getStatus],
+  ['listOrders', listOrders],
+  ['getMetrics', getMetrics],
+  ['createOrder', createOrder],
+];
+
+describe.each([
+  ['with API keys', { API_KEYS }, 401],
+  ['with auth off', {}, 403],
+])('a hand-made event for a route a function does not serve, %s', (_label, env, status) => {
+  let services: Services;
+  beforeAll(async () => {
+    services = await testServices(env);
+    installServices(services);
+    await services.orderService.create(validOrder({ order_id: 'FORGED-1' }));
+  });
+  afterAll(() => installServices(undefined));
+
+  it.each(functions)(`%s refuses the route key $default with ${status}, reading and writing nothing`, async (_name, handler) => {
+    const answer = await handler(forged('$default'));
+
+    expect(answer.statusCode).toBe(status);
+    expect(answer.headers?.['content-type']).toBe('application/problem+json');
+    expect(answer.body).not.toContain('USER001');
+    expect(await services.orders.get('FORGED-2')).toBeUndefined();
+  });
+
+  it.each(functions)('%s refuses a route key it does not serve even with a key that has every scope', async (_name, handler) => {
+    const answer = await handler(forged('GET /health', { authorization: `Bearer ${KEY}` }));
+
+    expect(answer.statusCode).toBe(403);
+    expect(JSON.parse(answer.body!)).toMatchObject({ title: 'Forbidden', detail: 'This function serves no such route' });
+  });
+});
