@@ -1,7 +1,6 @@
 import type { Context } from 'aws-lambda';
 import { foldAll } from '../lib/counters.ts';
 import { getServices } from '../lib/services.ts';
-import { MARKER_SHARDS } from '../lib/store.ts';
 import { sweep } from '../lib/sweeper.ts';
 
 /** Folding stops this long before the invocation's timeout. */
@@ -23,7 +22,7 @@ export const handler = async (_event?: unknown, context?: Context): Promise<{ se
     now,
     maxSend: 10_000,
     maxRead: 100_000,
-    fromShard: Math.floor(Math.random() * MARKER_SHARDS),
+    fromShard: Math.floor(Math.random() * store.shards),
   });
   let folded = await foldAll(store);
   const stopAt = now + (context?.getRemainingTimeInMillis() ?? 0) - MARGIN_MS;

@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import { en } from 'zod/v4/locales';
 import { parseApiKeys } from './auth.ts';
-import { DEFAULT_COUNTER_SHARDS } from './store.ts';
+import { DEFAULT_WRITE_SHARDS } from './store.ts';
 
 // zod/mini (small enough for every Lambda bundle) ships without messages; the settings' errors want them.
 z.config(en());
@@ -35,11 +35,12 @@ const EnvSchema = z
     RETRY_MAX_MS: int(60_000, 1),
     SWEEP_INTERVAL_MS: int(5_000, 100),
     CREATE_BATCH_MAX: int(98, 1, 98),
-    CREATE_MAX_IN_FLIGHT: int(4, 1, 64),
+    // Transactions under way at once: DynamoDB Local runs one at a time, so more only make each wait.
+    STORE_MAX_IN_FLIGHT: int(2, 1, 64),
     // Orders run through the service at start, before it says it is ready (local runtimes, own DynamoDB Local).
     WARMUP_ORDERS: int(5_000, 0, 100_000),
-    // Counter shards (lib/counters.ts); every process sharing the table must use the same number.
-    COUNTER_SHARDS: int(DEFAULT_COUNTER_SHARDS, 1, 1024),
+    // Partitions of the due markers and counter deltas; every process sharing the table must use the same number.
+    WRITE_SHARDS: int(DEFAULT_WRITE_SHARDS, 1, 1024),
     LOG_LEVEL: z._default(
       z.pipe(
         z.pipe(

@@ -150,7 +150,7 @@ export async function foldShard(store: Store, shard: number, gate?: StoreGate): 
  */
 export async function foldAll(store: Store, gate?: StoreGate): Promise<number> {
   const folded = await Promise.all(
-    Array.from({ length: store.counterShards }, async (_, shard) => {
+    Array.from({ length: store.shards }, async (_, shard) => {
       let count = 0;
       for (let step = FOLD_BATCH; step === FOLD_BATCH; count += step) step = await foldShard(store, shard, gate);
       return count;
@@ -185,7 +185,7 @@ const readShard = async (store: Store, shard: number): Promise<Map<string, numbe
  */
 export async function readCounters(store: Store): Promise<Map<string, number>> {
   const shards = await Promise.all(
-    Array.from({ length: store.counterShards }, async (_, shard) => {
+    Array.from({ length: store.shards }, async (_, shard) => {
       for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
         const counters = await readShard(store, shard);
         if (counters) return counters;

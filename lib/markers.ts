@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { AttributeValue, TransactWriteItem } from '@aws-sdk/client-dynamodb';
-import { MARKER_SHARDS } from './store.ts';
 
 /**
  * Due markers: how the sweeper finds every order that still needs work without an index entry per order.
@@ -25,9 +24,9 @@ export interface Marker {
 /** Sort keys start with the creation time, zero-padded so that string order is time order. */
 const timeKey = (ms: number): string => String(Math.max(0, Math.floor(ms))).padStart(15, '0');
 
-/** A new marker's reference: `<shard>:<sort key>`, on a random shard. */
-export const newMarkerRef = (createdAtMs: number, random: () => number = Math.random): string =>
-  `${Math.floor(random() * MARKER_SHARDS)}:${timeKey(createdAtMs)}#${randomBytes(6).toString('base64url')}`;
+/** A new marker's reference: `<shard>:<sort key>`, on a random one of `shards`. */
+export const newMarkerRef = (createdAtMs: number, shards: number, random: () => number = Math.random): string =>
+  `${Math.floor(random() * shards)}:${timeKey(createdAtMs)}#${randomBytes(6).toString('base64url')}`;
 
 /** The table key of a marker, from its reference. */
 export const markerKey = (ref: string) => {

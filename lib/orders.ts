@@ -33,7 +33,7 @@ import {
   type OrderState,
 } from './orderWrites.ts';
 import type { StoreGate } from './storeGate.ts';
-import { MARKER_SHARDS, orderKey, USER_INDEX, type Store } from './store.ts';
+import { orderKey, USER_INDEX, type Store } from './store.ts';
 
 export type { FailureEntry, OrderState } from './orderWrites.ts';
 
@@ -148,7 +148,7 @@ export class OrderRepository {
     const { tableName } = this.store;
     return this.commitSettling<OrderToCreate, CreateResult, string | undefined>(orders, {
       write: (pending) => {
-        const marker = newMarkerRef(Date.parse(pending[0]!.created_at), this.random);
+        const marker = newMarkerRef(Date.parse(pending[0]!.created_at), this.store.shards, this.random);
         const solo = pending.length === 1 ? marker : undefined;
         return {
           items: [
@@ -215,7 +215,7 @@ export class OrderRepository {
 
   /** The counter delta of a transaction, on a random shard. */
   private delta(move: CounterMove): TransactWriteItem[] {
-    return putDelta(this.store.tableName, Math.floor(this.random() * this.store.counterShards), move);
+    return putDelta(this.store.tableName, Math.floor(this.random() * this.store.shards), move);
   }
 
   /** Reads one order; strongly consistent so a just-acknowledged order is always found. */
@@ -315,7 +315,7 @@ export class OrderRepository {
    */
   async scanMarkers(createdBy: number, visit: (markers: Marker[]) => boolean | Promise<boolean>, { from = 0, pageSize = 25 } = {}): Promise<void> {
     const cursors = new Map<number, Record<string, AttributeValue> | undefined>(
-      Array.from({ length: MARKER_SHARDS }, (_, i) => [(from + i) % MARKER_SHARDS, undefined]),
+      Array.from({ length: this.store.shards }, (_, i) => [(from + i) % this.store.shards, undefined]),
     );
     while (cursors.size > 0) {
       for (const [shard, ExclusiveStartKey] of cursors) {

@@ -6,7 +6,7 @@ import { testServices } from '../support.ts';
 
 const deltasLeft = async (store: Store): Promise<number> => {
   let count = 0;
-  for (let shard = 0; shard < store.counterShards; shard++) {
+  for (let shard = 0; shard < store.shards; shard++) {
     const { Count } = await store.documentClient.send(
       new QueryCommand({
         TableName: store.tableName,

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { markerRange, type Marker } from '../../lib/markers.ts';
 import { OrderRepository } from '../../lib/orders.ts';
 import type { OrderQueue, OrderRef } from '../../lib/queue/port.ts';
-import { MARKER_SHARDS, type Store } from '../../lib/store.ts';
+import type { Store } from '../../lib/store.ts';
 import { sweep } from '../../lib/sweeper.ts';
 import { testServices } from '../support.ts';
 
@@ -12,7 +12,7 @@ const order = (orderId: string) => ({ order_id: orderId, user_id: 'USER001', ite
 /** Every marker in the table, read shard by shard. */
 const markersOf = async (store: Store): Promise<Marker[]> => {
   const markers: Marker[] = [];
-  for (let shard = 0; shard < MARKER_SHARDS; shard++) {
+  for (let shard = 0; shard < store.shards; shard++) {
     const { Items } = await store.documentClient.send(
       new QueryCommand({ TableName: store.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': markerRange(shard, 0).pk }, ConsistentRead: true }),
     );
@@ -88,10 +88,10 @@ describe('due markers', () => {
   });
 
   it('reads a page of every shard in turn, so a backlog in one shard does not hold back the others', async () => {
-    const { store } = await testServices();
+    const { store } = await testServices({ WRITE_SHARDS: '8' });
     // Shard 0 for the first 40 creates (a backlog), then shard 5 for one more.
     let creates = 0;
-    const orders = new OrderRepository(store, { random: () => (creates < 40 ? 0 : 5 / MARKER_SHARDS) });
+    const orders = new OrderRepository(store, { random: () => (creates < 40 ? 0 : 5 / 8) });
     for (; creates < 41; creates++) await orders.createMany([order(`F-${creates}`)]);
     const { queue, sent } = recordingQueue();
     await orders.scanMarkers(Date.now(), async (markers) => {
