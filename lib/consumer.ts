@@ -6,7 +6,7 @@ import { orderIdOf, type OrderRef } from './queue/port.ts';
 
 /**
  * The long-lived local consumer. `concurrency` orders are worked on at once, and a worker waits on nothing
- * but the work: orders are claimed ahead (at most `concurrency` claimed and waiting), and an outcome is
+ * but the work: orders are claimed ahead (see `claimAhead`), and an outcome is
  * recorded after the worker has moved on to the next order. Claims and outcomes of many orders thus share
  * transactions, and the store's round trips overlap the work instead of adding to it.
  */
@@ -58,11 +58,19 @@ export class Consumer {
   /** Takes orders while there is room to claim ahead and outcomes are not piling up. */
   private async feed(): Promise<void> {
     for (;;) {
-      await this.until(() => this.stopping || (this.claiming + this.ready.length < this.concurrency && this.finishing < 4 * this.concurrency));
+      await this.until(() => this.stopping || (this.claiming + this.ready.length < this.claimAhead() && this.finishing < 4 * this.concurrency));
       const ref = this.stopping ? undefined : await this.queue.take();
       if (ref === undefined) return;
       void this.claim(ref);
     }
+  }
+
+  /**
+   * How many orders may be claimed ahead of a free worker: `concurrency`, plus the workers that are idle
+   * (with short work, claims are the bottleneck, and bigger claim batches cost the store less per order).
+   */
+  private claimAhead(): number {
+    return 2 * this.concurrency - this.working;
   }
 
   private async claim(ref: OrderRef): Promise<void> {
@@ -100,17 +108,21 @@ export class Consumer {
     this.finishing++;
     this.processor
       .finish(claimed, result)
-      .catch((error: unknown) => {
-        this.logger.error('recording the outcome failed; the sweeper will retry', { order_id: claimed.order.order_id, error: error as Error });
-      })
+      .then(
+        (outcome) => this.delivered(claimed.order.order_id, outcome.kind === 'completed' || outcome.kind === 'failed'),
+        (error: unknown) => {
+          this.logger.error('recording the outcome failed; the sweeper will retry', { order_id: claimed.order.order_id, error: error as Error });
+          this.delivered(claimed.order.order_id);
+        },
+      )
       .finally(() => {
         this.finishing--;
-        this.delivered(claimed.order.order_id);
+        this.changed();
       });
   }
 
-  private delivered(orderId: string): void {
-    this.queue.done(orderId);
+  private delivered(orderId: string, final = false): void {
+    this.queue.done(orderId, final);
     this.onProgress();
     this.changed();
   }

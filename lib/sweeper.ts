@@ -1,5 +1,4 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { MARKER_SHARDS } from './store.ts';
 import type { OrderRepository, OrderState } from './orders.ts';
 import type { Marker } from './markers.ts';
 import type { OrderQueue } from './queue/port.ts';
@@ -15,6 +14,8 @@ export interface SweepOptions {
   maxRead: number;
   /** Orders this process holds already (queued or at work): not read, not sent, kept on their markers. */
   holds?: (orderId: string) => boolean;
+  /** Orders this process saw end COMPLETED or FAILED: not read, and taken off their markers. */
+  finished?: ReadonlySet<string>;
   /** The marker shard to start from: each sweep starts elsewhere, so every shard gets its turn first. */
   fromShard?: number;
 }
@@ -29,17 +30,21 @@ const isFinal = (state: OrderState) => state.status === 'COMPLETED' || state.sta
  */
 export async function sweep(orders: OrderRepository, queue: OrderQueue, options: SweepOptions): Promise<number> {
   const holds = options.holds ?? (() => false);
+  const finished = options.finished ?? new Set<string>();
   let sent = 0;
   let read = 0;
   await orders.scanMarkers(
     options.createdBy,
     async (markers) => {
-      const unheld = [...new Set(markers.flatMap((marker) => marker.ids))].filter((id) => !holds(id));
-      read += unheld.length;
-      const states = new Map((await orders.getStates(unheld)).map((state) => [state.order_id, state]));
+      const ids = [...new Set(markers.flatMap((marker) => marker.ids))];
+      // Held now, not when the reads come back: an order let go meanwhile may need work again.
+      const held = new Set(ids.filter(holds));
+      const unknown = ids.filter((id) => !held.has(id) && !finished.has(id));
+      read += unknown.length;
+      const states = new Map((await orders.getStates(unknown)).map((state) => [state.order_id, state]));
       const due = [...states.values()].filter((state) => state.status === 'PENDING' || (state.status === 'PROCESSING' && (state.due_at ?? 0) <= options.now));
       if (due.length > 0) sent += await queue.send(due);
-      await orders.pruneMarkers(prunable(markers, holds, states));
+      await orders.pruneMarkers(prunable(markers, (id) => !finished.has(id) && (held.has(id) || unfinished(states.get(id)))));
       return sent < options.maxSend && read < options.maxRead;
     },
     { from: options.fromShard ?? 0 },
@@ -47,13 +52,12 @@ export async function sweep(orders: OrderRepository, queue: OrderQueue, options:
   return sent;
 }
 
-/** The markers that list finished orders (or orders that are gone), with the orders they should keep. */
-const prunable = (markers: Marker[], holds: (orderId: string) => boolean, states: Map<string, OrderState>) =>
+const unfinished = (state: OrderState | undefined) => state !== undefined && !isFinal(state);
+
+/** The markers that list orders `keep` lets go (finished, or gone), with the orders they should keep. */
+const prunable = (markers: Marker[], keep: (orderId: string) => boolean) =>
   markers.flatMap((marker) => {
-    const remaining = marker.ids.filter((id) => {
-      const state = states.get(id);
-      return holds(id) || (state !== undefined && !isFinal(state));
-    });
+    const remaining = marker.ids.filter(keep);
     return remaining.length < marker.ids.length ? [{ marker, remaining }] : [];
   });
 
@@ -63,6 +67,7 @@ export interface RoomyQueue extends OrderQueue {
   readonly size: number;
   readonly room: number;
   holds(orderId: string): boolean;
+  takeFinished(): ReadonlySet<string>;
 }
 
 /**
@@ -123,9 +128,10 @@ export class LocalSweeper {
         maxSend: room,
         maxRead: this.queue.capacity + room,
         holds: (orderId) => this.queue.holds(orderId),
+        finished: this.queue.takeFinished(),
         fromShard: this.fromShard,
       });
-      this.fromShard = (this.fromShard + 1) % MARKER_SHARDS;
+      this.fromShard = this.fromShard + 1;
       if (sent >= room) this.backlog = true;
       if (sent > 0) this.logger.debug('sweeper queued due orders', { count: sent });
     } catch (error) {

@@ -1,5 +1,7 @@
 import { orderIdOf, type OrderQueue, type OrderRef, type SendOptions } from './port.ts';
 
+const MAX_FINISHED = 100_000;
+
 /**
  * A bounded in-process queue of orders (ids, or the state a reader just saw). It holds no order data the
  * store does not have, refuses orders beyond its capacity, and ignores an order it already holds or that is
@@ -10,6 +12,8 @@ export class MemoryQueue implements OrderQueue {
   private head = 0;
   /** Ids queued or being processed. */
   private readonly known = new Set<string>();
+  /** Ids whose processing here ended COMPLETED or FAILED since the sweeper last asked (see `takeFinished`). */
+  private finished = new Set<string>();
   private readonly takers: ((order: OrderRef | undefined) => void)[] = [];
   private readonly delayed = new Set<NodeJS.Timeout>();
   private closed = false;
@@ -72,9 +76,23 @@ export class MemoryQueue implements OrderQueue {
     return new Promise((resolve) => this.takers.push(resolve));
   }
 
-  /** Marks an order's processing as over, so it may be queued again later. */
-  done(orderId: string): void {
+  /**
+   * Marks an order's processing as over, so it may be queued again later; `final` when it ended COMPLETED or
+   * FAILED here, which spares the sweeper reading it back.
+   */
+  done(orderId: string, final = false): void {
     this.known.delete(orderId);
+    if (!final) return;
+    // Bounded: past this many (a sweeper that could not run), the sweeper reads them back instead.
+    if (this.finished.size >= MAX_FINISHED) this.finished.clear();
+    this.finished.add(orderId);
+  }
+
+  /** The orders finished here since the last call. */
+  takeFinished(): ReadonlySet<string> {
+    const finished = this.finished;
+    this.finished = new Set();
+    return finished;
   }
 
   /**
