@@ -15,6 +15,7 @@ import { MemoryQueue } from './queue/memoryQueue.ts';
 import type { OrderQueue } from './queue/port.ts';
 import { SqsQueue } from './queue/sqsQueue.ts';
 import { StoreGate } from './storeGate.ts';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient, createStore, type Store } from './store.ts';
 
 /** Everything a handler needs, made once per process. */
@@ -50,15 +51,17 @@ const createApiKeys = (config: Config, logger: Logger): Services['apiKeys'] => {
 };
 
 /** The composition root: one client, one logger, one queue adapter per process. */
-export const createServices = (config: Config, queue: OrderQueue = createQueue(config)): Services => {
+export const createServices = (
+  config: Config,
+  {
+    queue = createQueue(config),
+    documentClient = createDocumentClient({ tableName: config.TABLE_NAME, region: config.AWS_REGION, endpoint: config.DYNAMODB_ENDPOINT }),
+  }: { queue?: OrderQueue; documentClient?: DynamoDBDocumentClient } = {},
+): Services => {
   const logger = createLogger(config);
-  const store = createStore(
-    createDocumentClient({ tableName: config.TABLE_NAME, region: config.AWS_REGION, endpoint: config.DYNAMODB_ENDPOINT }),
-    config.TABLE_NAME,
-    config.COUNTER_SHARDS,
-  );
+  const store = createStore(documentClient, config.TABLE_NAME, config.WRITE_SHARDS);
   // One gate for every transaction of the process: creates go first (see StoreGate).
-  const gate = new StoreGate({ capacity: config.CREATE_MAX_IN_FLIGHT });
+  const gate = new StoreGate({ capacity: config.STORE_MAX_IN_FLIGHT });
   const orders = new OrderRepository(store, { gate });
   const services: Services = {
     config,
@@ -69,7 +72,7 @@ export const createServices = (config: Config, queue: OrderQueue = createQueue(c
     gate,
     orderService: new OrderService(orders, queue, logger, {
       maxBatch: config.CREATE_BATCH_MAX,
-      maxInFlight: config.CREATE_MAX_IN_FLIGHT,
+      maxInFlight: config.STORE_MAX_IN_FLIGHT,
       gate,
       onBacklog: () => services.onBacklog?.(),
     }),

@@ -43,7 +43,7 @@ export async function startLocalBackend(config: Config, dataFolder: string): Pro
   // Only a DynamoDB Local of our own: another store is someone else's to warm (or a bill to run up).
   if (dynamodb && config.WARMUP_ORDERS > 0) {
     services.logger.info('warming up', { orders: config.WARMUP_ORDERS });
-    const warmed = await warmUp(config, endpoint, config.WARMUP_ORDERS).catch(async (error: unknown) => {
+    const warmed = await warmUp(config, services.store.documentClient, config.WARMUP_ORDERS).catch(async (error: unknown) => {
       await dynamodb.stop();
       throw error;
     });
