@@ -92,6 +92,48 @@ describe('processing orders', () => {
     expect((await readMetrics(store)).status_counts).toEqual({ PENDING: 0, PROCESSING: 0, COMPLETED: 1, FAILED: 0 });
   });
 
+  it('leaves every order readable through orderSchema after each kind of hand-built write', async () => {
+    const { orderService, orders } = await testServices();
+    for (const id of ['W-DONE', 'W-FAIL', 'W-RETRY', 'W-LOST', 'W-BACK']) await orderService.create(validOrder({ order_id: id, item_ids: ['sku', 7] }));
+    const now = Date.now();
+    const claim = async (id: string) => (await orders.claim((await orders.get(id))!, now, 30_000))!;
+
+    expect(await orders.complete(await claim('W-DONE'), now + 250, now + 50)).toBe(true);
+    expect(await orders.fail(await claim('W-FAIL'), now + 60, 'broken')).toBe(true);
+    expect(await orders.retryLater(await claim('W-RETRY'), now + 70, 'try again', now + 5_000)).toBe(true);
+    const lost = await orders.claim((await orders.get('W-LOST'))!, now, 1);
+    expect(await orders.fail({ ...(await orders.get('W-LOST'))! }, now + 10, 'the last attempt was interrupted', false)).toBe(true);
+    expect(await orders.release(await claim('W-BACK'), now + 80)).toBe(true);
+
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const base = { user_id: 'USER001', item_ids: ['sku', 7], total_amount: 99.99, created_at: expect.any(String) };
+    expect(await orders.get('W-DONE')).toEqual({ ...base, order_id: 'W-DONE', status: 'COMPLETED', attempts: 1, started_at: iso(now + 50), completed_at: iso(now + 250), processing_ms: 200 });
+    expect(await orders.get('W-FAIL')).toEqual({
+      ...base,
+      order_id: 'W-FAIL',
+      status: 'FAILED',
+      attempts: 1,
+      started_at: iso(now),
+      failed_at: iso(now + 60),
+      error: 'broken',
+      failures: [{ attempt: 1, started_at: iso(now), at: iso(now + 60), error: 'broken' }],
+    });
+    expect(await orders.get('W-RETRY')).toEqual({
+      ...base,
+      order_id: 'W-RETRY',
+      status: 'PROCESSING',
+      attempts: 1,
+      started_at: iso(now),
+      due_at: now + 5_000,
+      marker: expect.any(String),
+      last_error: 'try again',
+      failures: [{ attempt: 1, started_at: iso(now), at: iso(now + 70), error: 'try again' }],
+    });
+    expect(lost?.attempts).toBe(1);
+    expect(await orders.get('W-LOST')).toMatchObject({ status: 'FAILED', attempts: 1, error: 'the last attempt was interrupted' });
+    expect(await orders.get('W-BACK')).toEqual({ ...base, order_id: 'W-BACK', status: 'PROCESSING', attempts: 1, started_at: iso(now), due_at: now + 80, marker: expect.any(String) });
+  });
+
   it('does nothing for an unknown order', async () => {
     const { processor } = await testServices();
     expect(await processor.process('NOPE')).toEqual({ kind: 'skipped', reason: 'unknown' });
