@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isLoopbackAddress } from '../../lib/hostCheck.ts';
 import { listeningSocketsOf, processTree } from '../sockets.ts';
@@ -153,10 +154,19 @@ describe(`${SCRIPT} under load and across restarts`, () => {
         // Work cut off by the stop becomes due again soon after the restart.
         LEASE_MS: '2000',
         SWEEP_INTERVAL_MS: '500',
+        WARMUP_ORDERS: '1000',
+        LOG_LEVEL: 'INFO',
       };
       const count = 50;
 
       const first = await start(env);
+      // It warmed up on a table of its own before it said it was ready, and left nothing of it behind.
+      expect(first.output()).toMatch(/"message":"warmed up"[^\n]*"orders":1000/);
+      const endpoint = /DynamoDB Local at (http:\/\/\S+),/.exec(first.output())![1]!;
+      const { TableNames } = await new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }).send(
+        new ListTablesCommand({}),
+      );
+      expect(TableNames).toEqual([env.TABLE_NAME]);
       const answers = await Promise.all(
         Array.from({ length: count }, (_, i) => postOrder(first.url, validOrder({ order_id: `restart-${i}`, total_amount: i + 0.25 }))),
       );
