@@ -8,7 +8,7 @@ import {
   type Projection,
   type ScalarAttributeType,
 } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { Entity } from 'dynamodb-toolbox/entity';
 import { any } from 'dynamodb-toolbox/schema/any';
 import { item } from 'dynamodb-toolbox/schema/item';
@@ -19,6 +19,7 @@ import { string } from 'dynamodb-toolbox/schema/string';
 import { Table } from 'dynamodb-toolbox/table';
 import type { Key } from 'dynamodb-toolbox/table';
 import { ORDER_STATUSES } from './order.ts';
+import { isOldLayout, upgradeOldLayout, type Upgrade } from './upgrade.ts';
 
 /** Where the table lives. */
 export interface StoreConfig {
@@ -129,23 +130,55 @@ export const createStore = (documentClient: DynamoDBDocumentClient, tableName: s
 
 export type Store = ReturnType<typeof createStore>;
 
-/** Creates the table with its indexes when it is missing, and waits until it is active. */
-export async function ensureTable(store: Store): Promise<void> {
+/**
+ * Creates the table with its index when it is missing, and waits until it is active. A table an earlier version
+ * made is brought to this layout first (lib/upgrade.ts); what that did is returned, to be logged.
+ */
+export async function ensureTable(store: Store): Promise<Upgrade | undefined> {
   const client = store.documentClient;
+  let upgraded: Upgrade | undefined;
   try {
     const { Table: described } = await client.send(new DescribeTableCommand({ TableName: store.tableName }));
-    if (described?.TableStatus === 'ACTIVE') return;
+    if (isOldLayout(described)) upgraded = await upgradeOldLayout(store);
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) throw error;
     await createTable(store);
   }
-  for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + 60_000; ; ) {
     const { Table: described } = await client.send(new DescribeTableCommand({ TableName: store.tableName }));
-    if (described?.TableStatus === 'ACTIVE') return;
+    // An index being deleted (an upgrade) fails writes in DynamoDB Local: wait for it too.
+    if (described?.TableStatus === 'ACTIVE' && (described.GlobalSecondaryIndexes ?? []).every((index) => index.IndexStatus === 'ACTIVE')) break;
+    if (Date.now() > deadline) throw new Error(`Table ${store.tableName} did not become active`);
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`Table ${store.tableName} did not become active`);
+  await checkShards(store);
+  return upgraded;
 }
+
+/** The table's shard count does not match this process's WRITE_SHARDS. */
+export class ShardsMismatch extends Error {
+  override name = 'ShardsMismatch';
+}
+
+/**
+ * The table remembers how many shards its markers and deltas are spread over: a process with another
+ * WRITE_SHARDS would neither sweep nor count what lies beyond its own, so it is refused.
+ */
+const checkShards = async (store: Store): Promise<void> => {
+  const Key = { pk: 'META', sk: 'META' };
+  try {
+    await store.documentClient.send(
+      new PutCommand({ TableName: store.tableName, Item: { ...Key, write_shards: store.shards }, ConditionExpression: 'attribute_not_exists(pk)' }),
+    );
+  } catch (error) {
+    if (!(error instanceof Error && error.name === 'ConditionalCheckFailedException')) throw error;
+    const { Item } = await store.documentClient.send(new GetCommand({ TableName: store.tableName, Key, ConsistentRead: true }));
+    const shards = Number(Item?.write_shards);
+    if (shards !== store.shards) {
+      throw new ShardsMismatch(`Table ${store.tableName} spreads its due markers and counter deltas over ${shards} shards: set WRITE_SHARDS=${shards} (it is ${store.shards} here).`);
+    }
+  }
+};
 
 /**
  * Projection per index. The user index holds keys only: a transition never changes them, so it never

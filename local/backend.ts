@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Config } from '../lib/config.ts';
 import { createServices, installServices, type Services } from '../lib/services.ts';
-import { ensureTable } from '../lib/store.ts';
+import { ensureTable, ShardsMismatch } from '../lib/store.ts';
 import { startDynamoDBLocal, type DynamoDBLocal } from './dynamodbLocal.ts';
 import { warmUp } from './warmup.ts';
 import { startLocalWorkers, type LocalWorkers } from './workers.ts';
@@ -35,9 +35,11 @@ export async function startLocalBackend(config: Config, dataFolder: string): Pro
   }
   const services = createServices({ ...config, DYNAMODB_ENDPOINT: endpoint });
   try {
-    await ensureTable(services.store);
+    const upgraded = await ensureTable(services.store);
+    if (upgraded) services.logger.info('upgraded the table from the layout with a byDue index', { ...upgraded });
   } catch (error) {
     await dynamodb?.stop();
+    if (error instanceof ShardsMismatch) throw new StartupError(error.message);
     throw new StartupError(`Could not reach DynamoDB at ${endpoint}: ${(error as Error).message}`);
   }
   // Only a DynamoDB Local of our own: another store is someone else's to warm (or a bill to run up).

@@ -1,0 +1,83 @@
+import { CreateTableCommand, DescribeTableCommand, ScalarAttributeType } from '@aws-sdk/client-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { readMetrics } from '../../lib/metrics.ts';
+import { OrderRepository } from '../../lib/orders.ts';
+import type { OrderQueue, OrderRef } from '../../lib/queue/port.ts';
+import { createDocumentClient, createStore, ensureTable, ShardsMismatch } from '../../lib/store.ts';
+import { sweep } from '../../lib/sweeper.ts';
+import { countByStatus, dynamodbEndpoint, scanOrders, uniqueTable } from '../support.ts';
+
+/** A table as the version with the byDue index made it, with three orders and its 16 counter items in use. */
+const oldTable = async (tableName: string) => {
+  const documentClient = createDocumentClient({ tableName, region: 'us-east-1', endpoint: dynamodbEndpoint() });
+  await documentClient.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        ...['pk', 'sk', 'user_id', 'created_at', 'due_shard'].map((name) => ({ AttributeName: name, AttributeType: ScalarAttributeType.S })),
+        { AttributeName: 'due_at', AttributeType: ScalarAttributeType.N },
+      ],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+      GlobalSecondaryIndexes: [
+        { IndexName: 'byUser', KeySchema: [{ AttributeName: 'user_id', KeyType: 'HASH' }, { AttributeName: 'created_at', KeyType: 'RANGE' }], Projection: { ProjectionType: 'ALL' } },
+        { IndexName: 'byDue', KeySchema: [{ AttributeName: 'due_shard', KeyType: 'HASH' }, { AttributeName: 'due_at', KeyType: 'RANGE' }], Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['order_id', '_et'] } },
+      ],
+    }),
+  );
+  const now = Date.now();
+  const at = new Date(now - 60_000).toISOString();
+  const order = (id: string, fields: Record<string, unknown>) => ({
+    pk: `ORDER#${id}`, sk: 'ORDER', _et: 'Order', order_id: id, user_id: 'USER001', item_ids: [1], total_amount: 5, created_at: at, ...fields,
+  });
+  const items = [
+    order('OLD-PENDING', { status: 'PENDING', attempts: 0, due_shard: 'WORK#1', due_at: now - 60_000, history: [{ status: 'PENDING', at, attempt: 0 }] }),
+    // Its worker crashed: the lease ran out a while ago.
+    order('OLD-LEASED', { status: 'PROCESSING', attempts: 1, started_at: at, due_shard: 'WORK#2', due_at: now - 30_000, history: [] }),
+    order('OLD-DONE', { status: 'COMPLETED', attempts: 1, started_at: at, completed_at: at, processing_ms: 100, history: [] }),
+    { pk: 'METRICS#0', sk: 'METRICS', PENDING: 2 },
+    { pk: 'METRICS#3', sk: 'METRICS', PENDING: 1 },
+    { pk: 'METRICS#7', sk: 'METRICS', PENDING: -1, PROCESSING: 1 },
+    { pk: 'METRICS#9', sk: 'METRICS', PENDING: -1, COMPLETED: 1, sum_processing_ms: 100, sum_turnaround_ms: 150, h_100: 1 },
+  ];
+  for (const Item of items) await documentClient.send(new PutCommand({ TableName: tableName, Item }));
+  return createStore(documentClient, tableName);
+};
+
+describe('upgrading a table of the earlier layout', () => {
+  it('lists its unfinished orders on due markers, folds its counter items in and drops the byDue index, once', async () => {
+    const store = await oldTable(uniqueTable('old-layout'));
+
+    expect(await ensureTable(store)).toEqual({ orders: 2, counters: 3 });
+
+    const metrics = await readMetrics(store);
+    expect(metrics.status_counts).toEqual({ PENDING: 1, PROCESSING: 1, COMPLETED: 1, FAILED: 0 });
+    expect(metrics.status_counts).toEqual(countByStatus(await scanOrders(store)));
+    expect(metrics.average_processing_time_ms).toBe(100);
+
+    const sent: string[] = [];
+    const queue: OrderQueue = { send: async (refs: readonly OrderRef[]) => sent.push(...refs.map((ref) => (typeof ref === 'string' ? ref : ref.order_id))) };
+    const orders = new OrderRepository(store);
+    const now = Date.now();
+    await sweep(orders, queue, { createdBy: now, now, maxSend: 100, maxRead: 100 });
+    expect(sent.sort()).toEqual(['OLD-LEASED', 'OLD-PENDING']);
+    expect(await orders.get('OLD-PENDING')).toMatchObject({ order_id: 'OLD-PENDING', status: 'PENDING', attempts: 0 });
+
+    const { Table } = await store.documentClient.send(new DescribeTableCommand({ TableName: store.tableName }));
+    expect(Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName)).toEqual(['byUser']);
+    expect(await ensureTable(store)).toBeUndefined();
+    expect((await readMetrics(store)).status_counts).toEqual({ PENDING: 1, PROCESSING: 1, COMPLETED: 1, FAILED: 0 });
+  });
+});
+
+describe('the shards of a table', () => {
+  it('refuses a process whose WRITE_SHARDS differs from the table\'s, naming the right number', async () => {
+    const tableName = uniqueTable('shards');
+    const documentClient = createDocumentClient({ tableName, region: 'us-east-1', endpoint: dynamodbEndpoint() });
+    await ensureTable(createStore(documentClient, tableName, 4));
+
+    await expect(ensureTable(createStore(documentClient, tableName, 1))).rejects.toThrow(new ShardsMismatch(`Table ${tableName} spreads its due markers and counter deltas over 4 shards: set WRITE_SHARDS=4 (it is 1 here).`));
+    await expect(ensureTable(createStore(documentClient, tableName, 4))).resolves.toBeUndefined();
+  });
+});
