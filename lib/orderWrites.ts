@@ -161,9 +161,14 @@ export const retryOrderLater = (tableName: string, state: OrderState, failure: F
     ':failure': L([failureValue(failure)]),
   });
 
-/** Gives a lease back (on shutdown) so the order is due again at once. */
+/**
+ * Gives a claim back with its attempt (at shutdown, or when a worker got to an order claimed ahead too late in
+ * its lease): an order claimed from PENDING is PENDING again, one taken over is due again at once.
+ */
 export const releaseOrder = (tableName: string, state: OrderState, now: number): TransactWriteItem =>
-  update(tableName, state.order_id, 'SET due_at = :now', held(state), { ':now': N(now) });
+  state.attempts <= 1
+    ? update(tableName, state.order_id, 'SET #status = :pending, attempts = :none REMOVE due_at, started_at', held(state), { ':pending': S('PENDING'), ':none': N(0) })
+    : update(tableName, state.order_id, 'SET attempts = :previous, due_at = :now', held(state), { ':previous': N(state.attempts - 1), ':now': N(now) });
 
 /** A final transition removes the marker that marked this order alone; a shared marker is the sweeper's to prune. */
 const deleteSoloMarker = (tableName: string, state: OrderState): TransactWriteItem[] =>

@@ -14,7 +14,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { BatchGetRequest } from 'dynamodb-toolbox/entity/actions/batchGet';
 import { GetItemCommand } from 'dynamodb-toolbox/entity/actions/get';
 import { BatchGetCommand, execute as executeBatchGet } from 'dynamodb-toolbox/table/actions/batchGet';
-import { mergeMoves, putDelta, type CounterMove } from './counters.ts';
+import { isCancelledOnlyBy, mergeMoves, putDelta, type CounterMove } from './counters.ts';
 import { OrderConflict, StoreUnavailable } from './errors.ts';
 import { GroupCommit, type Settled } from './groupCommit.ts';
 import { bucketAttribute } from './histogram.ts';
@@ -66,6 +66,8 @@ interface Transition {
 type CancellationReason = { Code?: string; Item?: Record<string, AttributeValue> };
 
 const TRANSACTION_RETRIES = 8;
+/** Cancellation reasons a transaction's items may give: their condition failed, or try again. */
+const SETTLED_OR_RETRIED = ['None', 'ConditionalCheckFailed', 'TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded'];
 /** Transition commits under way at once; more transitions wait and join the next one. */
 const TRANSITIONS_IN_FLIGHT = 4;
 /** A transaction holds 100 items; one is the counter delta. */
@@ -193,7 +195,8 @@ export class OrderRepository {
         for (const { index, item } of pending) outcomes[index] = { ok: true, value: how.done(item, context) };
         return outcomes;
       } catch (error) {
-        if (!(error instanceof Error && error.name === 'TransactionCanceledException')) throw translateStoreError(error);
+        // A failed condition settles its item; a conflict or throttling is retried; anything else is a fault.
+        if (!isCancelledOnlyBy(error, SETTLED_OR_RETRIED)) throw translateStoreError(error);
         const reasons = (error as Error & { CancellationReasons?: CancellationReason[] }).CancellationReasons ?? [];
         const failed = new Map<number, CancellationReason>();
         reasons.forEach((reason, k) => {
@@ -300,9 +303,10 @@ export class OrderRepository {
     return this.transition(order.order_id, [retryOrderLater(this.store.tableName, order, this.failure(order, now, error), retryAt)], {});
   }
 
-  /** Gives a lease back (on shutdown) so the order is due again at once. */
+  /** Gives a claim back with its attempt, so the order is due again at once (see `releaseOrder`). */
   async release(order: OrderState, now: number): Promise<boolean> {
-    return this.transition(order.order_id, [releaseOrder(this.store.tableName, order, now)], {});
+    const move: CounterMove = order.attempts <= 1 ? { PROCESSING: -1, PENDING: 1 } : {};
+    return this.transition(order.order_id, [releaseOrder(this.store.tableName, order, now)], move);
   }
 
   private failure(order: OrderState, now: number, error: string): FailureEntry {

@@ -30,7 +30,10 @@ export interface Claimed {
 export type WorkResult =
   | { kind: 'done'; startedAt: number; endedAt: number }
   | { kind: 'error'; error: string; endedAt: number }
-  | { kind: 'aborted' };
+  /** Stopped, or never started: at shutdown. */
+  | { kind: 'aborted' }
+  /** Never started: too little of its lease was left for the longest work. */
+  | { kind: 'late' };
 
 /** The simulated work failed (PROCESSING_FAILURE_RATE). */
 export class ProcessingFailure extends Error {
@@ -89,9 +92,13 @@ export class OrderProcessor {
     }
   }
 
-  /** The simulated work: a uniform delay, failing at the configured rate; abortable for shutdown. */
-  run(_claimed: Claimed, signal?: AbortSignal): Promise<WorkResult> {
+  /**
+   * The simulated work: a uniform delay, failing at the configured rate; abortable for shutdown. An order whose
+   * lease would end before the longest work could is not started (another worker may take it over then).
+   */
+  run(claimed: Claimed, signal?: AbortSignal): Promise<WorkResult> {
     const { minMs, maxMs, failureRate } = this.settings;
+    if ((claimed.order.due_at ?? 0) - this.now() < maxMs) return Promise.resolve({ kind: 'late' });
     const ms = minMs + this.random() * (maxMs - minMs);
     const fails = this.random() < failureRate;
     const startedAt = this.now();
@@ -114,8 +121,10 @@ export class OrderProcessor {
   async finish({ order }: Claimed, result: WorkResult): Promise<ProcessOutcome> {
     switch (result.kind) {
       case 'aborted':
+      case 'late':
         await this.orders.release(order, this.now());
         this.logger.info('order released', { order_id: order.order_id, attempt: order.attempts });
+        if (result.kind === 'late') await this.requeue(order.order_id, this.now());
         return { kind: 'released' };
       case 'done':
         if (!(await this.orders.complete(order, result.endedAt, result.startedAt))) return { kind: 'skipped', reason: 'lost' };

@@ -131,7 +131,19 @@ describe('processing orders', () => {
     });
     expect(lost?.attempts).toBe(1);
     expect(await orders.get('W-LOST')).toMatchObject({ status: 'FAILED', attempts: 1, error: 'the last attempt was interrupted' });
-    expect(await orders.get('W-BACK')).toEqual({ ...base, order_id: 'W-BACK', status: 'PROCESSING', attempts: 1, started_at: iso(now), due_at: now + 80, marker: expect.any(String) });
+    // Given back with its attempt: PENDING again, as before its claim.
+    expect(await orders.get('W-BACK')).toEqual({ ...base, order_id: 'W-BACK', status: 'PENDING', attempts: 0, marker: expect.any(String) });
+  });
+
+  it('gives back an order claimed ahead that no worker could start with a whole work time of lease left, losing no attempt', async () => {
+    // One worker, work as long as possible within the lease: an order claimed while another is worked on waits
+    // longer than its lease allows, so it is given back and claimed again later.
+    const services = await testServices({ PROCESSING_CONCURRENCY: '1', PROCESSING_MIN_MS: '150', PROCESSING_MAX_MS: '150', LEASE_MS: '200', SWEEP_INTERVAL_MS: '100' });
+    workers = await startLocalWorkers(services);
+    await Promise.all(Array.from({ length: 4 }, (_, i) => services.orderService.create(validOrder({ order_id: `LATE-${i}` }))));
+
+    await pollUntil(async () => ((await readMetrics(services.store)).total_orders_processed === 4 ? true : undefined), { what: 'all four to complete' });
+    for (let i = 0; i < 4; i++) expect(await services.orders.get(`LATE-${i}`)).toMatchObject({ status: 'COMPLETED', attempts: 1 });
   });
 
   it('does nothing for an unknown order', async () => {
