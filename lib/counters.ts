@@ -27,8 +27,8 @@ export type CounterMove = Partial<Record<CounterName, number>>;
 
 /** Deltas one fold takes: with the total, its record and the old record it deletes, a transaction's 100 items. */
 const FOLD_BATCH = 96;
-/** Fold records kept: a read of a shard must end before ten more folds of it, or it is read again. */
-const RECORDS_KEPT = 10;
+/** Fold records kept: a read of a shard must end before twenty more folds of it, or it is read again. */
+const RECORDS_KEPT = 20;
 /** Reads of a shard that outlived the records they needed, before a reader gives up. */
 const READ_ATTEMPTS = 5;
 const FOLDS = '_folds';
@@ -42,6 +42,12 @@ interface Delta {
 const totalKey = (shard: number) => ({ pk: `METRICS#${shard}`, sk: 'METRICS' });
 const deltaPartition = (shard: number) => `DELTA#${shard}`;
 const recordKey = (fold: number) => `f#${String(fold).padStart(12, '0')}`;
+
+/** True when `error` is a cancelled transaction whose every reason is one of `codes`. */
+export const isCancelledOnlyBy = (error: unknown, codes: string[]): boolean =>
+  error instanceof Error &&
+  error.name === 'TransactionCanceledException' &&
+  ((error as Error & { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? []).every((reason) => codes.includes(reason.Code ?? 'None'));
 
 /** The moves of several transitions committed together, as one. */
 export const mergeMoves = (moves: CounterMove[]): CounterMove => {
@@ -136,7 +142,8 @@ export async function foldShard(store: Store, shard: number, gate?: StoreGate): 
       }),
     );
   } catch (error) {
-    if (error instanceof Error && error.name === 'TransactionCanceledException') return 0;
+    // Another folder took these deltas or this shard's turn first; any other cancellation is a fault.
+    if (isCancelledOnlyBy(error, ['ConditionalCheckFailed', 'TransactionConflict', 'None'])) return 0;
     throw error;
   } finally {
     release?.();
@@ -187,6 +194,7 @@ export async function readCounters(store: Store): Promise<Map<string, number>> {
   const shards = await Promise.all(
     Array.from({ length: store.shards }, async (_, shard) => {
       for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
         const counters = await readShard(store, shard);
         if (counters) return counters;
       }

@@ -80,6 +80,7 @@ export class LocalSweeper {
   private running: Promise<void> | undefined;
   private backlog = true;
   private fromShard = 0;
+  private stopped = false;
 
   constructor(
     private readonly orders: OrderRepository,
@@ -95,6 +96,7 @@ export class LocalSweeper {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
     this.timer = undefined;
     await this.running;
@@ -112,6 +114,7 @@ export class LocalSweeper {
 
   /** One sweep at a time; a call during a sweep waits for it. */
   run(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     this.running ??= this.once().finally(() => (this.running = undefined));
     return this.running;
   }

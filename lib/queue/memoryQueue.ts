@@ -31,6 +31,7 @@ export class MemoryQueue implements OrderQueue {
   }
 
   async send(orders: readonly OrderRef[], options: SendOptions = {}): Promise<number> {
+    if (this.closed) return 0;
     if (options.notBefore === undefined) return this.offer(orders);
     // Always through a timer, even when already due: the delivery that asks for the retry ends first.
     const timer = setTimeout(() => {
