@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AttributeValue, TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { StoreUnavailable } from './errors.ts';
 import type { OrderStatus } from './order.ts';
 import type { StoreGate } from './storeGate.ts';
 import type { Store } from './store.ts';
@@ -198,7 +199,7 @@ export async function readCounters(store: Store): Promise<Map<string, number>> {
         const counters = await readShard(store, shard);
         if (counters) return counters;
       }
-      throw new Error(`counter shard ${shard} was folded more than ${RECORDS_KEPT} times during each of ${READ_ATTEMPTS} reads`);
+      throw new StoreUnavailable(undefined, `The counters changed too fast to be read (shard ${shard}); retry shortly`);
     }),
   );
   const totals = new Map<string, number>();

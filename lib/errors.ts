@@ -39,10 +39,18 @@ export class OrderConflict extends Error {
   }
 }
 
-/** The store cannot be reached or is overloaded; the request may be retried. */
+/** The store cannot be reached, is throttling, or did not answer in time; the request may be retried. */
 export class StoreUnavailable extends Error {
   override name = 'StoreUnavailable';
-  constructor(options?: ErrorOptions) {
-    super('The order store is unavailable; retry shortly', options);
+  constructor(options?: ErrorOptions, message = 'The order store is unavailable; retry shortly') {
+    super(message, options);
+  }
+}
+
+/** More requests wait than the service takes in: this one is refused at once (load shedding); retry later. */
+export class Overloaded extends Error {
+  override name = 'Overloaded';
+  constructor() {
+    super('Too many requests are waiting for the order store; retry shortly');
   }
 }

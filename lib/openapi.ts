@@ -391,7 +391,7 @@ export const openApiDocument = (): OpenApiDocument =>
           request_id: 'c69f92b1-a6e8-4063-a21b-5d7711923597',
         }),
         StoreUnavailable: problem(
-          'The store cannot be reached or is overloaded: retry after a second.',
+          'The store cannot be reached, is throttling or did not answer in time, or too many requests wait for it (load shedding): retry after `Retry-After` seconds, with the same `order_id` for a create.',
           {
             title: 'Service unavailable',
             status: 503,

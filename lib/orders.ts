@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { QueryCommand as DocumentQueryCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { isThrottlingError, isTransientError } from '@smithy/core/retry';
 import { BatchGetRequest } from 'dynamodb-toolbox/entity/actions/batchGet';
 import { GetItemCommand } from 'dynamodb-toolbox/entity/actions/get';
 import { BatchGetCommand, execute as executeBatchGet } from 'dynamodb-toolbox/table/actions/batchGet';
@@ -76,18 +77,26 @@ const TRANSACTION_ITEMS = 99;
 const iso = (ms: number) => new Date(ms).toISOString();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Errors that say the store is away or overloaded, as opposed to a bug in the request. */
-const isTransient = (error: unknown): boolean => {
-  if (!(error instanceof Error)) return false;
-  const meta = error as Error & { $fault?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
-  if (meta.$fault === 'server' || meta.$retryable) return true;
-  if (meta.$metadata?.httpStatusCode === undefined) return true; // never got an HTTP answer
-  return /Throttl|ProvisionedThroughputExceeded|RequestLimitExceeded|TransactionConflict/.test(error.name);
-};
+type SdkError = Parameters<typeof isTransientError>[0];
 
-/** Turns storage failures into domain errors: an absent store becomes StoreUnavailable. */
+/**
+ * The one classification of what a store call threw: the store is away, overloaded, throttling or busy with
+ * the same transaction (the SDK's own tests of transient and throttling errors: network codes, timeouts, 5xx,
+ * throttling names, TransactionInProgressException) means StoreUnavailable, a 503 the client may retry.
+ * Anything else (a bug, an item that cannot be parsed, a request DynamoDB rejects) is a fault: passed on
+ * as it is, to end as a 500 with its stack logged, never disguised as an outage. Failed conditions never
+ * get here: the writes settle them as domain outcomes.
+ */
+export const isStoreUnavailable = (error: unknown): boolean =>
+  error instanceof Error &&
+  (error.name === 'StoreUnavailable' ||
+    isThrottlingError(error as SdkError) ||
+    isTransientError(error as SdkError) ||
+    isCancelledOnlyBy(error, ['None', 'TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded']));
+
+/** Turns storage failures into domain errors: a store that is away becomes StoreUnavailable; faults stay as they are. */
 export const translateStoreError = (error: unknown): unknown =>
-  error instanceof StoreUnavailable || !isTransient(error) ? error : new StoreUnavailable({ cause: error });
+  error instanceof StoreUnavailable || !isStoreUnavailable(error) ? error : new StoreUnavailable({ cause: error });
 
 /** The counters a completion moves: out of PROCESSING, into COMPLETED, the sums and the histogram. */
 const completionMove = (processingMs: number, turnaroundMs: number): CounterMove => ({
