@@ -1,3 +1,4 @@
+import { Overloaded } from './errors.ts';
 import type { StoreGate, Urgency } from './storeGate.ts';
 
 /** The outcome of one item of a committed batch: a value, or the error that item alone met. */
@@ -14,6 +15,13 @@ export interface GroupCommitOptions<T, R> {
   key: (item: T) => string;
   /** Writes a batch; returns one outcome per item, in order. Throwing fails the whole batch. */
   commit: (batch: T[]) => Promise<Settled<R>[]>;
+  /**
+   * Settles, without a commit, an item waiting behind one of its key that has just been committed with
+   * `value` (e.g. a create's replay); undefined leaves it to a commit of its own.
+   */
+  settleFollower?: (item: T, value: R) => Settled<R> | undefined;
+  /** Most items waiting for a commit; beyond it `submit` rejects at once with Overloaded (load shedding). */
+  maxWaiting?: number;
   /** Shared with the process's other writers: a batch is taken once the gate grants it a slot. */
   gate?: { store: StoreGate; urgency: Urgency };
 }
@@ -51,6 +59,7 @@ export class GroupCommit<T, R> {
   }
 
   submit(item: T): Promise<R> {
+    if (this.count >= (this.options.maxWaiting ?? Infinity)) return Promise.reject(new Overloaded());
     return new Promise<R>((resolve, reject) => {
       const key = this.options.key(item);
       let list = this.byKey.get(key);
@@ -58,6 +67,11 @@ export class GroupCommit<T, R> {
         list = { items: [], head: 0 };
         this.byKey.set(key, list);
         this.keys.push(key);
+      }
+      // Items taken or settled are dropped now and then, so a key that never runs dry does not grow its list.
+      if (list.head > 1024 && list.head * 2 > list.items.length) {
+        list.items = list.items.slice(list.head);
+        list.head = 0;
       }
       list.items.push({ item, resolve, reject });
       this.count++;
@@ -111,6 +125,13 @@ export class GroupCommit<T, R> {
       if (!fromFirst && this.keysHead >= this.keys.length) break;
       const key = fromFirst ? first[0]! : this.keys[this.keysHead]!;
       const list = this.byKey.get(key)!;
+      if (list.head >= list.items.length) {
+        // Its items were all settled as followers.
+        if (fromFirst) first.shift();
+        else this.keysHead++;
+        this.byKey.delete(key);
+        continue;
+      }
       const item = list.items[list.head]!;
       const size = weight(item.item);
       if (batch.length > 0 && used + size > maxBatch) break;
@@ -132,13 +153,34 @@ export class GroupCommit<T, R> {
     return batch;
   }
 
+  /**
+   * The waiting items of a key just committed that `settleFollower` can answer from its value: many identical
+   * requests then cost one commit, not one each. The list stays (maybe empty) while its key is in line.
+   */
+  private settleFollowers(committed: T, value: R): void {
+    const settle = this.options.settleFollower;
+    const list = settle && this.byKey.get(this.options.key(committed));
+    if (!list) return;
+    while (list.head < list.items.length) {
+      const waiting = list.items[list.head]!;
+      const outcome = settle(waiting.item, value);
+      if (!outcome) return;
+      list.head++;
+      this.count--;
+      if (outcome.ok) waiting.resolve(outcome.value);
+      else waiting.reject(outcome.error);
+    }
+  }
+
   private async run(batch: Waiting<T, R>[]): Promise<void> {
     try {
       const outcomes = await this.options.commit(batch.map((w) => w.item));
       batch.forEach((w, i) => {
         const outcome = outcomes[i];
-        if (outcome?.ok) w.resolve(outcome.value);
-        else w.reject(outcome ? outcome.error : new Error('commit returned no outcome'));
+        if (outcome?.ok) {
+          w.resolve(outcome.value);
+          this.settleFollowers(w.item, outcome.value);
+        } else w.reject(outcome ? outcome.error : new Error('commit returned no outcome'));
       });
     } catch (error) {
       for (const w of batch) w.reject(error);

@@ -1,8 +1,8 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { monotonicFactory } from 'ulid';
-import { OrderNotFound } from './errors.ts';
+import { OrderConflict, OrderNotFound } from './errors.ts';
 import { GroupCommit } from './groupCommit.ts';
-import { ORDER_ID_PATTERN, parseOrderInput, toOrderView, type Order } from './order.ts';
+import { ORDER_ID_PATTERN, parseOrderInput, sameContent, toOrderView, type Order } from './order.ts';
 import { encodeCursor, parseListOrdersQuery } from './orderListQuery.ts';
 import type { CreateResult, OrderRepository, OrderToCreate, StoredOrder } from './orders.ts';
 import type { StoreGate } from './storeGate.ts';
@@ -20,6 +20,8 @@ export interface OrderServiceOptions {
   maxBatch: number;
   /** Most group commits under way at once. */
   maxInFlight: number;
+  /** Most creates waiting for a commit; more are refused with a 503 (Overloaded). */
+  maxWaiting: number;
   /** Told when an order could not be queued, so a sweeper knows to look for it. */
   onBacklog?: () => void;
   /** Shared with the process's other writers; creates are urgent (a client waits for each). */
@@ -40,7 +42,11 @@ export class OrderService {
     this.commits = new GroupCommit({
       maxBatch: options.maxBatch,
       maxInFlight: options.maxInFlight,
+      maxWaiting: options.maxWaiting,
       key: (order) => order.order_id,
+      // A create waiting behind one with its id is answered from that one's stored order: replay or conflict.
+      settleFollower: (order, committed) =>
+        sameContent(committed.order, order) ? { ok: true, value: { created: false, order: committed.order } } : { ok: false, error: new OrderConflict(order.order_id) },
       commit: (batch) => this.orders.createMany(batch),
       ...(options.gate && { gate: { store: options.gate, urgency: 'urgent' as const } }),
     });
@@ -53,7 +59,7 @@ export class OrderService {
 
   /**
    * Creates an order from a request body. Resolves once the order is durable: `created` is false for an
-   * identical replay. Throws InvalidOrder, OrderConflict or StoreUnavailable.
+   * identical replay. Throws InvalidOrder, OrderConflict, StoreUnavailable or Overloaded.
    */
   async create(body: unknown): Promise<{ created: boolean; order: Order }> {
     const order = parseOrderInput(body, () => this.newId());

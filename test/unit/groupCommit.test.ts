@@ -247,6 +247,48 @@ describe('GroupCommit', () => {
     expect(group.waiting).toBe(199_998);
   });
 
+  it('refuses items beyond maxWaiting at once with Overloaded, and takes them again once there is room', async () => {
+    const { commits, group } = setup({ maxBatch: 2, maxInFlight: 1, maxWaiting: 3 });
+    const first = group.submit('a');
+    await idle();
+    const waiting = ['b', 'c', 'd'].map((item) => group.submit(item));
+    await expect(group.submit('e')).rejects.toMatchObject({ name: 'Overloaded' });
+    expect(group.waiting).toBe(3);
+
+    commits.succeed(0);
+    await idle();
+    expect(commits.batches()).toEqual([['a'], ['b', 'c']]);
+    const later = group.submit('e');
+    commits.succeed(1);
+    await idle();
+    commits.succeed(2);
+    expect(await Promise.all([first, ...waiting, later])).toEqual(['A', 'B', 'C', 'D', 'E']);
+  });
+
+  it('settles the items waiting behind a committed one of their key from its value, with no commit of their own', async () => {
+    const { commits, group } = setup({
+      maxBatch: 10,
+      maxInFlight: 1,
+      key: (item) => item.split(':')[0]!,
+      // Same content as the committed item: answered from it; other content: an error; 'y' ones: left to a commit.
+      settleFollower: (item, value) =>
+        item.startsWith('y') ? undefined : item.toUpperCase() === value ? { ok: true, value: `${value} again` } : { ok: false, error: new Error(`${item} conflicts`) },
+    });
+    const first = ['x:1', 'y:1'].map((item) => group.submit(item));
+    await idle();
+    const followers = ['x:1', 'x:2', 'x:1', 'y:1'].map((item) => group.submit(item).catch((error: Error) => error.message));
+    const other = group.submit('z:1');
+    await idle();
+    commits.succeed(0);
+
+    expect(await Promise.all([...first, ...followers.slice(0, 3)])).toEqual(['X:1', 'Y:1', 'X:1 again', 'x:2 conflicts', 'X:1 again']);
+    await idle();
+    expect(commits.batches()).toEqual([['x:1', 'y:1'], ['y:1', 'z:1']]);
+    commits.succeed(1);
+    expect(await Promise.all([followers[3], other])).toEqual(['Y:1', 'Z:1']);
+    expect(group.waiting).toBe(0);
+  });
+
   it('takes its batch when the gate grants a slot, with what arrived while it waited', async () => {
     const gate = new StoreGate({ capacity: 1 });
     const held = await gate.acquire('urgent');
