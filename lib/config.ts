@@ -35,6 +35,11 @@ const EnvSchema = z
     RETRY_MAX_MS: int(60_000, 1),
     SWEEP_INTERVAL_MS: int(5_000, 100),
     CREATE_BATCH_MAX: int(98, 1, 98),
+    // Every HTTP request is answered within this, a 503 if the store has not answered: below the HTTP Lambdas' 10 s timeout.
+    REQUEST_DEADLINE_MS: int(8_000, 100, 28_000),
+    // Requests under way at once (creates waiting for a transaction, in every runtime); more are refused at once
+    // with 503 and Retry-After (load shedding) instead of growing memory without bound. Two bursts of 1 000 fit.
+    MAX_REQUESTS_IN_FLIGHT: int(2_000, 1, 1_000_000),
     // Transactions under way at once: DynamoDB Local runs one at a time, so more only make each wait.
     STORE_MAX_IN_FLIGHT: int(2, 1, 64),
     // Orders run through the service at start, before it says it is ready (local runtimes, own DynamoDB Local).

@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import type { FieldError, InvalidRequest } from './errors.ts';
+import { StoreUnavailable, type FieldError, type InvalidRequest } from './errors.ts';
 
 export type HttpResult = APIGatewayProxyStructuredResultV2 & { statusCode: number };
 export type HttpHandler = (event: APIGatewayProxyEventV2, context?: Context) => Promise<HttpResult>;
@@ -89,8 +89,9 @@ export const errorResponse = (error: unknown, requestId: string, logger: Logger)
     return problem(exposed.status, exposed.title, (error as Error).message, { errors });
   }
   if (error instanceof HttpError) return problem(error.status, error.title, error.message, { headers: error.headers });
-  if (name === 'StoreUnavailable') {
-    logger.warn('store unavailable', { request_id: requestId, error: error as Error });
+  if (name === 'StoreUnavailable' || name === 'Overloaded') {
+    // A shed request is not logged apart: under a flood that would be a line per refusal (its request line says 503).
+    if (name === 'StoreUnavailable') logger.warn('store unavailable', { request_id: requestId, error: error as Error });
     return problem(503, 'Service unavailable', (error as Error).message, { headers: { 'retry-after': '1' }, requestId });
   }
   logger.error('unhandled error', { request_id: requestId, error: error as Error });
@@ -148,16 +149,25 @@ const takeColdStart = (): boolean => {
  * request (request id, cold start, method, path, status, duration) without headers, query or body.
  */
 export const httpHandler =
-  (logger: () => Logger, handle: HttpHandler): HttpHandler =>
+  (logger: () => Logger, deadlineMs: () => number, handle: HttpHandler): HttpHandler =>
   async (event, context) => {
     const started = performance.now();
     // The invocation's id first: serverless-offline gives every event the same requestContext.requestId.
     const requestId = context?.awsRequestId ?? event.requestContext?.requestId ?? 'unknown';
     let result: HttpResult;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      result = await handle(event, context);
+      // Answered before the Lambda's timeout (and API Gateway's 30 s), so a hung store still gets a problem
+      // JSON with the request id. The work itself runs on: a create may yet commit, which a retry with the
+      // same order_id then finds (a replay, not a duplicate).
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new StoreUnavailable(undefined, 'The order store did not answer in time; retry shortly')), deadlineMs());
+      });
+      result = await Promise.race([handle(event, context), late]);
     } catch (error) {
       result = errorResponse(error, requestId, logger());
+    } finally {
+      clearTimeout(timer);
     }
     result.headers = { ...result.headers, 'x-request-id': requestId };
     logger().info('request', {

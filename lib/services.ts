@@ -73,6 +73,7 @@ export const createServices = (
     orderService: new OrderService(orders, queue, logger, {
       maxBatch: config.CREATE_BATCH_MAX,
       maxInFlight: config.STORE_MAX_IN_FLIGHT,
+      maxWaiting: config.MAX_REQUESTS_IN_FLIGHT,
       gate,
       onBacklog: () => services.onBacklog?.(),
     }),
@@ -115,6 +116,7 @@ const inLambda = (): boolean => Boolean(process.env.AWS_LAMBDA_FUNCTION_NAME) &&
 export const httpFunction = (name: FunctionName, handle: HttpHandler): HttpHandler =>
   httpHandler(
     () => getServices().logger,
+    () => getServices().config.REQUEST_DEADLINE_MS,
     async (event, context) => {
       const scope = scopeOf(name, event.routeKey);
       const required = inLambda();

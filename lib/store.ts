@@ -45,10 +45,12 @@ export const createDocumentClient = (config: StoreConfig): DynamoDBDocumentClien
           credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
         }
       : {}),
+    // Three tries of at most 3 s each: a call ends within a consumer Lambda's timeout, and an HTTP request
+    // gets its answer from REQUEST_DEADLINE_MS (8 s) at the latest.
     maxAttempts: 3,
     requestHandler: {
       connectionTimeout: 1_000,
-      requestTimeout: 10_000,
+      requestTimeout: 3_000,
       httpAgent: { keepAlive: true, maxSockets: 128 },
       httpsAgent: { keepAlive: true, maxSockets: 128 },
     },

@@ -4,7 +4,8 @@ import { STATUS_CODES, maxHeaderSize, type IncomingMessage, type RequestListener
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
-import { problem, type HttpHandler, type HttpResult } from '../lib/http.ts';
+import { Overloaded } from '../lib/errors.ts';
+import { errorResponse, problem, type HttpHandler, type HttpResult } from '../lib/http.ts';
 import { matchRoute, type HandlerName } from '../lib/routes.ts';
 
 /** Bodies beyond this are refused before any handler runs, as API Gateway refuses beyond its own limit. */
@@ -141,6 +142,12 @@ export interface AdapterOptions {
   logger: Logger;
   /** True once the server is shutting down: answers then ask clients to close their connection. */
   closing?: () => boolean;
+  /**
+   * Requests handled at once (MAX_REQUESTS_IN_FLIGHT); beyond it a request is answered 503 at once, its body
+   * dropped. node:http reads pipelined requests without waiting for their answers, so without this bound one
+   * socket could start any number of handlers; a quick answer also lets node:http pause a flooding socket.
+   */
+  maxInFlight?: number;
 }
 
 /**
@@ -149,8 +156,15 @@ export interface AdapterOptions {
  */
 export const createRequestListener = (
   functions: Record<HandlerName | 'notFound', HttpHandler>,
-  { logger, closing = () => false }: AdapterOptions,
+  { logger, closing = () => false, maxInFlight = Infinity }: AdapterOptions,
 ): RequestListener => {
+  let inFlight = 0;
+  // Shed requests are logged as a count, at most once a second: a line each would flood the log in a flood.
+  let shed = 0;
+  const reportShed = () => {
+    logger.warn('requests shed: too many under way', { shed, max_in_flight: maxInFlight });
+    shed = 0;
+  };
   return (req, res) => {
     const requestId = randomUUID();
     const method = req.method ?? 'GET';
@@ -159,6 +173,19 @@ export const createRequestListener = (
       match.kind === 'route'
         ? { routeKey: `${method} ${match.route.path}`, pathParameters: match.pathParameters, name: match.route.handler }
         : { routeKey: '$default', name: 'notFound' as const };
+    // /health is never shed: an overloaded process is alive, and its store may be fine.
+    if (route.name !== 'health') {
+      if (inFlight >= maxInFlight) {
+        if (shed++ === 0) setTimeout(reportShed, 1_000).unref();
+        const answer = errorResponse(new Overloaded(), requestId, logger);
+        answer.headers = { ...answer.headers, 'x-request-id': requestId };
+        send(res, answer, closing());
+        dropRestOfBody(req);
+        return;
+      }
+      inFlight++;
+      res.once('close', () => inFlight--);
+    }
     readBody(req, TRANSPORT_LIMIT_BYTES)
       .then(async (body) => {
         const result = await functions[route.name](toEvent(req, body, requestId, route), lambdaContext(requestId, route.name));

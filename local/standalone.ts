@@ -49,7 +49,7 @@ async function main(): Promise<void> {
 
   backend = await startLocalBackend(config, 'dynamodb');
   try {
-    server.on('request', createRequestListener(httpFunctions, { logger, closing: () => closing }));
+    server.on('request', createRequestListener(httpFunctions, { logger, closing: () => closing, maxInFlight: config.MAX_REQUESTS_IN_FLIGHT }));
     answerRefusedRequests(server);
     await listen(server, config.PORT, config.HOST);
     // Checked before any connection is taken: the listen callback and this line run in one turn of the loop.
