@@ -22,6 +22,8 @@ export interface DynamoDBLocalOptions {
 export interface DynamoDBLocal {
   endpoint: string;
   port: number;
+  /** The launcher shell's process id: java is its child (to pause the store in a test). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -111,6 +113,7 @@ export async function startDynamoDBLocal(options: DynamoDBLocalOptions = {}): Pr
   return {
     endpoint,
     port,
+    pid: child.pid!,
     async stop() {
       if (stopped) return;
       stopped = true;
