@@ -129,16 +129,31 @@ export class OrderRepository {
       maxInFlight: TRANSITIONS_IN_FLIGHT,
       key: (transition) => transition.orderId,
       ...(options.gate && { gate: { store: options.gate, urgency: 'background' as const } }),
-      commit: (batch) =>
-        this.commitSettling(batch, {
-          write: (pending) => ({
-            items: [...pending.flatMap((transition) => transition.writes), ...this.delta(mergeMoves(pending.map((t) => t.move)))],
-            owners: pending.flatMap((transition, k) => transition.writes.map(() => k)),
-          }),
-          done: () => true,
-          conditionFailed: () => ({ ok: true, value: false }),
-        }),
+      commit: (batch) => this.commitTransitions(batch),
     });
+  }
+
+  /**
+   * Commits transitions in one transaction. When the store refuses it for a reason other than being away (one
+   * order's write is malformed), the batch is halved until that transition fails alone: a poison order never
+   * fails the others committed with it.
+   */
+  private async commitTransitions(batch: Transition[]): Promise<Settled<boolean>[]> {
+    try {
+      return await this.commitSettling(batch, {
+        write: (pending) => ({
+          items: [...pending.flatMap((transition) => transition.writes), ...this.delta(mergeMoves(pending.map((t) => t.move)))],
+          owners: pending.flatMap((transition, k) => transition.writes.map(() => k)),
+        }),
+        done: () => true,
+        conditionFailed: () => ({ ok: true, value: false }),
+      });
+    } catch (error) {
+      if ((error as Error | undefined)?.name === 'StoreUnavailable') throw error;
+      if (batch.length === 1) return [{ ok: false, error }];
+      const half = Math.ceil(batch.length / 2);
+      return [...(await this.commitTransitions(batch.slice(0, half))), ...(await this.commitTransitions(batch.slice(half)))];
+    }
   }
 
   /**
