@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { loadConfig } from '../lib/config.ts';
 import { OrderRepository } from '../lib/orders.ts';
+import { checkState } from '../lib/orderWrites.ts';
 import { createDocumentClient, createStore } from '../lib/store.ts';
 
 /**
@@ -22,6 +23,17 @@ const documentClient = createDocumentClient({ tableName: config.TABLE_NAME, regi
 const { Item: meta } = await documentClient.send(new GetCommand({ TableName: config.TABLE_NAME, Key: { pk: 'META', sk: 'META' }, ConsistentRead: true }));
 const orders = new OrderRepository(createStore(documentClient, config.TABLE_NAME, Number(meta?.write_shards ?? config.WRITE_SHARDS)));
 
+/** A requeued order whose item was not fixed is set aside again after POISON_MAX_TRIES tries: say so now. */
+const stillUnreadable = async (orderId: string): Promise<string> => {
+  try {
+    const state = await orders.getState(orderId);
+    if (state) checkState(state);
+    return '';
+  } catch (error) {
+    return `, but ${(error as Error).message}: it will be quarantined again`;
+  }
+};
+
 let failed = 0;
 const quarantined = values.list || values.all ? await orders.listQuarantined() : [];
 if (values.list) {
@@ -30,7 +42,7 @@ if (values.list) {
 } else {
   for (const orderId of values.all ? quarantined.map((entry) => entry.order_id) : positionals) {
     if (await orders.requeue(orderId, Date.now())) {
-      process.stdout.write(`${orderId}: requeued\n`);
+      process.stdout.write(`${orderId}: requeued${await stillUnreadable(orderId)}\n`);
     } else {
       failed++;
       process.stdout.write(`${orderId}: not quarantined (unknown, or requeued already)\n`);

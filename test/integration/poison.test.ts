@@ -92,9 +92,24 @@ describe('a poison order', () => {
       expect(listed.code, listed.output).toBe(0);
       expect(listed.output).toMatch(/^POISON-ALONE\tquarantined \S+\tUnreadableOrder: .*attempts/m);
       expect(listed.output).toMatch(/^2 quarantined$/m);
-      for (const id of POISON) await setAttempts(services, id, { N: '0' });
+      // One item is fixed, one not yet: that one is said to be unreadable still, and is set aside again.
+      await setAttempts(services, 'POISON-SHARED', { N: '0' });
       const requeued = await runToEnd('npm', ['run', '--silent', 'requeue', '--', ...POISON], env);
-      expect(requeued).toEqual({ code: 0, output: 'POISON-ALONE: requeued\nPOISON-SHARED: requeued\n' });
+      expect(requeued).toEqual({
+        code: 0,
+        output:
+          'POISON-ALONE: requeued, but Order POISON-ALONE cannot be read: attempts is not as this version stores it: it will be quarantined again\n' +
+          'POISON-SHARED: requeued\n',
+      });
+      await pollUntil(
+        async () => {
+          const m = await readMetrics(services.store);
+          return m.status_counts.COMPLETED === 6 && m.quarantined === 1 ? m : undefined;
+        },
+        { what: 'the fixed order to complete and the other to be quarantined again' },
+      );
+      await setAttempts(services, 'POISON-ALONE', { N: '0' });
+      expect(await runToEnd('npm', ['run', '--silent', 'requeue', '--', '--all'], env)).toEqual({ code: 0, output: 'POISON-ALONE: requeued\n' });
 
       const after = await pollUntil(
         async () => {
