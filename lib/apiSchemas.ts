@@ -93,6 +93,9 @@ export const MetricsSchema = z
     status_counts: z
       .strictObject(Object.fromEntries(ORDER_STATUSES.map((status) => [status, z.int().min(0)])) as Record<(typeof ORDER_STATUSES)[number], z.ZodInt>)
       .meta({ description: 'Orders per status, exact. PENDING is the queue depth: orders waiting for a worker.' }),
+    quarantined: count(
+      'Orders set aside after POISON_MAX_TRIES tries that ended in a fault (they could not be read or written) or in a lapsed lease, until an operator requeues them. They keep their status and are counted in status_counts too.',
+    ),
     processing_time_histogram: z
       .array(z.strictObject({ ge_ms: count('Lower bound of the bucket.'), count: count('Completed orders in it.') }))
       .meta({ description: 'Completed orders per processing-time bucket, ascending, non-empty buckets only (beyond API.md, for charts).' }),
@@ -108,6 +111,7 @@ export const MetricsSchema = z
         average_turnaround_time_ms: 1710.2,
         processing_time_ms: { p50: 1192, p95: 1896, p99: 1896 },
         status_counts: { PENDING: 4, PROCESSING: 6, COMPLETED: 990, FAILED: 0 },
+        quarantined: 0,
         processing_time_histogram: [
           { ge_ms: 1184, count: 500 },
           { ge_ms: 1888, count: 490 },

@@ -29,6 +29,8 @@ const EnvSchema = z
     PROCESSING_CONCURRENCY: int(32, 1, 1024),
     PROCESSING_FAILURE_RATE: z._default(z.coerce.number().check(z.gte(0), z.lte(1)), 0),
     MAX_ATTEMPTS: int(5, 1, 100),
+    // Tries ending in a fault or a lapsed lease before an order is quarantined; below SQS's maxReceiveCount (5).
+    POISON_MAX_TRIES: int(3, 1, 100),
     QUEUE_CAPACITY: int(10_000, 1, 10_000_000),
     LEASE_MS: int(30_000, 100),
     RETRY_BASE_MS: int(1_000, 1),

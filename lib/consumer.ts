@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { Claimed, OrderProcessor } from './processing.ts';
+import type { Claimed, OrderProcessor, ProcessOutcome } from './processing.ts';
 import type { MemoryQueue } from './queue/memoryQueue.ts';
 import { orderIdOf, type OrderRef } from './queue/port.ts';
 
@@ -77,12 +77,12 @@ export class Consumer {
     this.claiming++;
     try {
       const begun = await this.processor.begin(ref);
-      if (!('order' in begun)) this.delivered(orderIdOf(ref));
+      if (!('order' in begun)) this.delivered(orderIdOf(ref), begun);
       else if (this.stopping) this.settle(begun, { kind: 'aborted' });
       else this.ready.push(begun);
     } catch (error) {
       // The order stays due in the store (PENDING, or PROCESSING with a lease that will run out).
-      this.logger.error('processing failed; the sweeper will retry', { order_id: orderIdOf(ref), error: error as Error });
+      this.unrecorded('processing failed; the sweeper will retry', orderIdOf(ref), error);
       this.delivered(orderIdOf(ref));
     } finally {
       this.claiming--;
@@ -109,9 +109,9 @@ export class Consumer {
     this.processor
       .finish(claimed, result)
       .then(
-        (outcome) => this.delivered(claimed.order.order_id, outcome.kind === 'completed' || outcome.kind === 'failed'),
+        (outcome) => this.delivered(claimed.order.order_id, outcome),
         (error: unknown) => {
-          this.logger.error('recording the outcome failed; the sweeper will retry', { order_id: claimed.order.order_id, error: error as Error });
+          this.unrecorded('recording the outcome failed; the sweeper will retry', claimed.order.order_id, error);
           this.delivered(claimed.order.order_id);
         },
       )
@@ -121,7 +121,15 @@ export class Consumer {
       });
   }
 
-  private delivered(orderId: string, final = false): void {
+  /** The store being away is expected now and then; anything else thrown this far is a bug. */
+  private unrecorded(message: string, orderId: string, error: unknown): void {
+    const level = (error as Error | undefined)?.name === 'StoreUnavailable' ? 'warn' : 'error';
+    this.logger[level](message, { order_id: orderId, error: error as Error });
+  }
+
+  /** An order that ended here, or was set aside, is taken off its markers by the sweeper without a read. */
+  private delivered(orderId: string, outcome?: ProcessOutcome): void {
+    const final = outcome?.kind === 'completed' || outcome?.kind === 'failed' || outcome?.kind === 'quarantined';
     this.queue.done(orderId, final);
     this.onProgress();
     this.changed();

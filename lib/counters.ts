@@ -22,8 +22,8 @@ import type { Store } from './store.ts';
  * that ran while it read, the deltas it missed: an exact count in one pass, however often the folder runs.
  */
 
-/** A counter per status, sums for the averages, and one counter per histogram bucket (`h_<bound>`). */
-export type CounterName = OrderStatus | 'sum_processing_ms' | 'sum_turnaround_ms' | `h_${number}`;
+/** A counter per status, quarantined orders, sums for the averages, and one counter per histogram bucket (`h_<bound>`). */
+export type CounterName = OrderStatus | 'quarantined' | 'sum_processing_ms' | 'sum_turnaround_ms' | `h_${number}`;
 export type CounterMove = Partial<Record<CounterName, number>>;
 
 /** Deltas one fold takes: with the total, its record and the old record it deletes, a transaction's 100 items. */

@@ -12,6 +12,8 @@ export interface Metrics {
   average_turnaround_time_ms: number | null;
   processing_time_ms: { p50: number | null; p95: number | null; p99: number | null };
   status_counts: Record<OrderStatus, number>;
+  /** Orders set aside for an operator (they keep their status, and are counted in `status_counts` too). */
+  quarantined: number;
   /** Completed orders per processing-time bucket (lower bound in ms), for charts. */
   processing_time_histogram: { ge_ms: number; count: number }[];
   generated_at: string;
@@ -45,6 +47,7 @@ export async function readMetrics(store: Store, now = new Date()): Promise<Metri
     average_turnaround_time_ms: completed ? round1(count('sum_turnaround_ms') / completed) : null,
     processing_time_ms: { p50: quantile(histogram, 0.5), p95: quantile(histogram, 0.95), p99: quantile(histogram, 0.99) },
     status_counts: statusCounts,
+    quarantined: count('quarantined'),
     processing_time_histogram: [...histogram.entries()]
       .sort(([a], [b]) => a - b)
       .map(([geMs, value]) => ({ ge_ms: geMs, count: value })),

@@ -1,6 +1,6 @@
 import type { AttributeValue, TransactWriteItem } from '@aws-sdk/client-dynamodb';
-import type { OrderStatus } from './order.ts';
-import { markerKey } from './markers.ts';
+import { ORDER_STATUSES, type OrderStatus } from './order.ts';
+import { markerKey, putMarker } from './markers.ts';
 
 /**
  * The writes of an order's life, built straight as DynamoDB attribute values.
@@ -30,10 +30,65 @@ export interface OrderState {
   last_error?: string;
   /** The sort key of the due marker that lists this order alone. */
   marker?: string;
+  /** Attempts whose work failed (the retry budget), and attempts whose lease ran out with no outcome. */
+  failed_attempts?: number;
+  lapsed?: number;
+  /** Tries that ended in a fault or a lapse since the order was last requeued; when it was quarantined. */
+  faults?: number;
+  quarantined?: string;
 }
 
+/** An order whose stored state this version cannot read (an older version wrote it differently): a fault. */
+export class UnreadableOrder extends Error {
+  override name = 'UnreadableOrder';
+  constructor(orderId: string, fields: string[]) {
+    super(`Order ${orderId} cannot be read: ${fields.join(', ')} ${fields.length === 1 ? 'is' : 'are'} not as this version stores ${fields.length === 1 ? 'it' : 'them'}`);
+  }
+}
+
+const isCount = (value: unknown) => Number.isSafeInteger(value) && (value as number) >= 0;
+const isTime = (value: unknown) => typeof value === 'string' && !Number.isNaN(Date.parse(value));
+
+/**
+ * Checks an order's state as read without a schema (a projection, or what the queue carried): every transition
+ * is computed from these fields, so one of another type is a fault to count, not a value to guess from.
+ */
+export const checkState = (state: OrderState): OrderState => {
+  const optional = (value: unknown, check: (value: unknown) => boolean) => value === undefined || check(value);
+  const bad = Object.entries({
+    order_id: typeof state.order_id === 'string',
+    status: (ORDER_STATUSES as readonly unknown[]).includes(state.status),
+    attempts: isCount(state.attempts),
+    created_at: isTime(state.created_at),
+    started_at: optional(state.started_at, isTime),
+    due_at: optional(state.due_at, Number.isFinite),
+    last_error: optional(state.last_error, (value) => typeof value === 'string'),
+    marker: optional(state.marker, (value) => typeof value === 'string'),
+    failed_attempts: optional(state.failed_attempts, isCount),
+    lapsed: optional(state.lapsed, isCount),
+    faults: optional(state.faults, isCount),
+  })
+    .filter(([, ok]) => !ok)
+    .map(([field]) => field);
+  if (bad.length > 0) throw new UnreadableOrder(String(state.order_id), bad);
+  return state;
+};
+
 /** The attributes of `OrderState`, for reads that need no more (ProjectionExpression). */
-export const ORDER_STATE_ATTRIBUTES = ['order_id', 'status', 'attempts', 'created_at', 'started_at', 'due_at', 'last_error', 'marker'] as const;
+export const ORDER_STATE_ATTRIBUTES = [
+  'order_id',
+  'status',
+  'attempts',
+  'created_at',
+  'started_at',
+  'due_at',
+  'last_error',
+  'marker',
+  'failed_attempts',
+  'lapsed',
+  'faults',
+  'quarantined',
+] as const;
 
 export interface NewOrderItem {
   order_id: string;
@@ -66,18 +121,24 @@ export const putNewOrder = (tableName: string, order: NewOrderItem): TransactWri
 
 type Condition = { expression: string; values: Record<string, AttributeValue> };
 
-/** The order is as the worker read it, and free to be worked on (PENDING, or its lease is over). */
+/**
+ * The order is as the worker read it, and free to be worked on (PENDING, or its lease is over). A quarantined
+ * order is never free: it waits for an operator.
+ */
 const seen = (state: OrderState, now: number): Condition =>
   state.status === 'PENDING'
-    ? { expression: '#status = :seen_status AND attempts = :seen_attempts', values: { ':seen_status': S('PENDING'), ':seen_attempts': N(state.attempts) } }
+    ? {
+        expression: '#status = :seen_status AND attempts = :seen_attempts AND attribute_not_exists(quarantined)',
+        values: { ':seen_status': S('PENDING'), ':seen_attempts': N(state.attempts) },
+      }
     : {
-        expression: '#status = :seen_status AND attempts = :seen_attempts AND due_at <= :now',
+        expression: '#status = :seen_status AND attempts = :seen_attempts AND due_at <= :now AND attribute_not_exists(quarantined)',
         values: { ':seen_status': S(state.status), ':seen_attempts': N(state.attempts), ':now': N(now) },
       };
 
-/** The worker still holds the lease of its attempt: the attempt number is the lease token. */
+/** The worker still holds the lease of its attempt (the attempt number is the lease token), and it was not set aside. */
 const held = (state: OrderState): Condition => ({
-  expression: '#status = :processing AND attempts = :attempt',
+  expression: '#status = :processing AND attempts = :attempt AND attribute_not_exists(quarantined)',
   values: { ':processing': S('PROCESSING'), ':attempt': N(state.attempts) },
 });
 
@@ -101,19 +162,7 @@ const update = (
   },
 });
 
-/**
- * PENDING -> PROCESSING, or a new attempt on a PROCESSING order whose lease ran out: the next attempt
- * number (SET, not ADD, so a repeated write means the same), its start and its lease end.
- */
-export const claimOrder = (tableName: string, state: OrderState, now: number, leaseEnd: number): TransactWriteItem =>
-  update(tableName, state.order_id, 'SET #status = :processing, attempts = :attempt, started_at = :at, due_at = :due', seen(state, now), {
-    ':processing': S('PROCESSING'),
-    ':attempt': N(state.attempts + 1),
-    ':at': S(new Date(now).toISOString()),
-    ':due': N(leaseEnd),
-  });
-
-/** A failed attempt, as recorded in the order's `failures`. */
+/** A failed attempt, as recorded in the order's `failures`: its work failed, or its lease ran out (`LAPSE`). */
 export interface FailureEntry {
   attempt: number;
   started_at: string;
@@ -121,10 +170,49 @@ export interface FailureEntry {
   error: string;
 }
 
+/** The error recorded for an attempt whose lease ran out before any outcome was recorded. */
+export const LAPSE = 'the lease ran out';
+
 const failureValue = (entry: FailureEntry): AttributeValue =>
   ({ M: { attempt: N(entry.attempt), started_at: S(entry.started_at), at: S(entry.at), error: S(entry.error) } }) as AttributeValue;
 
 const appendFailure = 'failures = list_append(if_not_exists(failures, :none), :failure)';
+
+/** The history entry of the order's last attempt, cut off when its lease ran out. */
+const lapseOf = (state: OrderState): FailureEntry => ({
+  attempt: state.attempts,
+  started_at: state.started_at ?? state.created_at,
+  at: new Date(state.due_at ?? 0).toISOString(),
+  error: LAPSE,
+});
+
+/** Records the lapse of the last attempt: in the history, and as a fault (a crash loop ends in quarantine). */
+const lapseValues = (state: OrderState): Record<string, AttributeValue> => ({
+  ':lapsed': N((state.lapsed ?? 0) + 1),
+  ':faults': N((state.faults ?? 0) + 1),
+  ':none': L([]),
+  ':failure': L([failureValue(lapseOf(state))]),
+});
+
+/**
+ * PENDING -> PROCESSING, or a new attempt on a PROCESSING order whose lease or back-off ran out: the next
+ * attempt number (SET, not ADD, so a repeated write means the same), its start and its lease end. `lapsed`:
+ * the last attempt's lease ran out with no outcome, which the same write records.
+ */
+export const claimOrder = (tableName: string, state: OrderState, now: number, leaseEnd: number, lapsed = false): TransactWriteItem =>
+  update(
+    tableName,
+    state.order_id,
+    `SET #status = :processing, attempts = :attempt, started_at = :at, due_at = :due${lapsed ? `, lapsed = :lapsed, faults = :faults, ${appendFailure}` : ''}`,
+    seen(state, now),
+    {
+      ':processing': S('PROCESSING'),
+      ':attempt': N(state.attempts + 1),
+      ':at': S(new Date(now).toISOString()),
+      ':due': N(leaseEnd),
+      ...(lapsed ? lapseValues(state) : {}),
+    },
+  );
 
 /** PROCESSING -> COMPLETED for the attempt that holds the lease; `startedAt` is when its work began. */
 export const completeOrder = (tableName: string, state: OrderState, startedAt: number, now: number): TransactWriteItem[] => [
@@ -137,26 +225,44 @@ export const completeOrder = (tableName: string, state: OrderState, startedAt: n
   ...deleteSoloMarker(tableName, state),
 ];
 
-/**
- * PROCESSING -> FAILED with the error, recorded among the failures. `ownLease`: the worker holds the lease
- * of the attempt that failed; otherwise that attempt's lease ran out (the order is as `state` says).
- */
-export const failOrder = (tableName: string, state: OrderState, failure: FailureEntry, ownLease: boolean, now: number): TransactWriteItem[] => [
+/** PROCESSING -> FAILED for the attempt that holds the lease: its work failed, the last the budget allows. */
+export const failOrder = (tableName: string, state: OrderState, failure: FailureEntry): TransactWriteItem[] => [
   update(
     tableName,
     state.order_id,
-    `SET #status = :failed, failed_at = :at, #error = :error, ${appendFailure} REMOVE due_at, marker`,
-    ownLease ? held(state) : seen(state, now),
-    { ':failed': S('FAILED'), ':at': S(failure.at), ':error': S(failure.error), ':none': L([]), ':failure': L([failureValue(failure)]) },
+    `SET #status = :failed, failed_at = :at, #error = :error, failed_attempts = :failed_attempts, ${appendFailure} REMOVE due_at, marker`,
+    held(state),
+    {
+      ':failed': S('FAILED'),
+      ':at': S(failure.at),
+      ':error': S(failure.error),
+      ':failed_attempts': N((state.failed_attempts ?? 0) + 1),
+      ':none': L([]),
+      ':failure': L([failureValue(failure)]),
+    },
   ),
+  ...deleteSoloMarker(tableName, state),
+];
+
+/**
+ * PROCESSING -> FAILED for an order waiting for a retry that its budget no longer allows (MAX_ATTEMPTS was
+ * lowered): its last failure is recorded already.
+ */
+export const exhaustOrder = (tableName: string, state: OrderState, error: string, now: number): TransactWriteItem[] => [
+  update(tableName, state.order_id, 'SET #status = :failed, failed_at = :at, #error = :error REMOVE due_at, marker', seen(state, now), {
+    ':failed': S('FAILED'),
+    ':at': S(new Date(now).toISOString()),
+    ':error': S(error),
+  }),
   ...deleteSoloMarker(tableName, state),
 ];
 
 /** Records a failed attempt and makes the order due again at `retryAt` (its status stays PROCESSING). */
 export const retryOrderLater = (tableName: string, state: OrderState, failure: FailureEntry, retryAt: number): TransactWriteItem =>
-  update(tableName, state.order_id, `SET last_error = :error, due_at = :retry, ${appendFailure}`, held(state), {
+  update(tableName, state.order_id, `SET last_error = :error, due_at = :retry, failed_attempts = :failed_attempts, ${appendFailure}`, held(state), {
     ':error': S(failure.error),
     ':retry': N(retryAt),
+    ':failed_attempts': N((state.failed_attempts ?? 0) + 1),
     ':none': L([]),
     ':failure': L([failureValue(failure)]),
   });
@@ -173,3 +279,94 @@ export const releaseOrder = (tableName: string, state: OrderState, now: number):
 /** A final transition removes the marker that marked this order alone; a shared marker is the sweeper's to prune. */
 const deleteSoloMarker = (tableName: string, state: OrderState): TransactWriteItem[] =>
   state.marker ? [{ Delete: { TableName: tableName, Key: markerKey(state.marker) } }] : [];
+
+/**
+ * Quarantine: an order set aside after POISON_MAX_TRIES tries that ended in a fault (it could not be read,
+ * the store refused its write, a bug) or in a lapsed lease (a crash loop). It keeps its status; it is taken
+ * off its due marker, so no sweeper sends it again, and listed under `QUARANTINE#<shard>` for operators,
+ * until `requeueOrder`. These writes read and condition on attributes of their own only, never on the ones
+ * an older version may have written differently, so an item nothing else can parse can still be set aside.
+ */
+
+/** FNV-1a: the quarantine shard of an order, known from its id alone. */
+const shardOf = (orderId: string, shards: number): number => {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < orderId.length; i++) hash = Math.imul(hash ^ orderId.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % shards;
+};
+
+/** The partition listing the quarantined orders of a shard. */
+export const quarantinePartition = (shard: number) => `QUARANTINE#${shard}`;
+
+const quarantineKey = (orderId: string, shards: number) => ({ pk: S(quarantinePartition(shardOf(orderId, shards))), sk: S(orderId) });
+
+/** The order exists, is not finished, is not set aside, and has the fault count the writer read. */
+const faultable = (seenFaults: number | undefined): Condition => ({
+  expression: `attribute_exists(pk) AND attribute_not_exists(quarantined) AND NOT (#status IN (:completed, :failed)) AND ${
+    seenFaults === undefined ? 'attribute_not_exists(faults)' : 'faults = :seen_faults'
+  }`,
+  values: { ':completed': S('COMPLETED'), ':failed': S('FAILED'), ...(seenFaults !== undefined && { ':seen_faults': N(seenFaults) }) },
+});
+
+/** Counts one more fault of the order, with its error. */
+export const faultOrder = (tableName: string, orderId: string, seenFaults: number | undefined, error: string): TransactWriteItem =>
+  update(tableName, orderId, 'SET faults = :faults, fault = :fault', faultable(seenFaults), { ':faults': N((seenFaults ?? 0) + 1), ':fault': S(error) });
+
+/** What setting an order aside writes besides the order: its listing, and no solo marker any more. */
+const setAside = (tableName: string, orderId: string, shards: number, error: string, now: number, marker: string | undefined): TransactWriteItem[] => [
+  {
+    Put: {
+      TableName: tableName,
+      Item: { ...quarantineKey(orderId, shards), order_id: S(orderId), at: S(new Date(now).toISOString()), error: S(error) },
+    },
+  },
+  ...(marker ? [{ Delete: { TableName: tableName, Key: markerKey(marker) } }] : []),
+];
+
+/** Counts the `maxFaults`-th fault and sets the order aside. `marker`: its solo marker, as read. */
+export const quarantineFaulted = (
+  tableName: string,
+  orderId: string,
+  seenFaults: number | undefined,
+  error: string,
+  now: number,
+  marker: string | undefined,
+  shards: number,
+): TransactWriteItem[] => [
+  update(tableName, orderId, 'SET faults = :faults, fault = :fault, quarantined = :at REMOVE marker', faultable(seenFaults), {
+    ':faults': N((seenFaults ?? 0) + 1),
+    ':fault': S(error),
+    ':at': S(new Date(now).toISOString()),
+  }),
+  ...setAside(tableName, orderId, shards, error, now, marker),
+];
+
+/** Records the lapse of the last attempt, once too many (a crash loop), and sets the order aside. */
+export const quarantineLapsed = (tableName: string, state: OrderState, error: string, now: number, shards: number): TransactWriteItem[] => [
+  update(
+    tableName,
+    state.order_id,
+    `SET lapsed = :lapsed, faults = :faults, fault = :fault, quarantined = :at, ${appendFailure} REMOVE marker`,
+    seen(state, now),
+    { ...lapseValues(state), ':fault': S(error), ':at': S(new Date(now).toISOString()) },
+  ),
+  ...setAside(tableName, state.order_id, shards, error, now, state.marker),
+];
+
+/**
+ * Takes an order out of quarantine (after a fix): its faults count from zero again, and a new due marker of
+ * its own (`marker`) lists it, so a sweeper sends it.
+ */
+export const requeueOrder = (tableName: string, orderId: string, marker: string, shards: number): TransactWriteItem[] => [
+  {
+    Update: {
+      TableName: tableName,
+      Key: orderKeyValue(orderId),
+      UpdateExpression: 'SET marker = :marker REMOVE quarantined, faults, fault',
+      ConditionExpression: 'attribute_exists(quarantined)',
+      ExpressionAttributeValues: { ':marker': S(marker) },
+    },
+  },
+  putMarker(tableName, marker, [orderId]),
+  { Delete: { TableName: tableName, Key: quarantineKey(orderId, shards) } },
+];

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   BatchGetItemCommand,
   BatchWriteItemCommand,
+  GetItemCommand as RawGetItemCommand,
   QueryCommand,
   TransactWriteItemsCommand,
   UpdateItemCommand,
@@ -24,11 +25,17 @@ import { sameContent, type NewOrder, type Order } from './order.ts';
 import {
   claimOrder,
   completeOrder,
+  exhaustOrder,
   failOrder,
+  faultOrder,
   ORDER_STATE_ATTRIBUTES,
   orderKeyValue,
   putNewOrder,
+  quarantineFaulted,
+  quarantineLapsed,
+  quarantinePartition,
   releaseOrder,
+  requeueOrder,
   retryOrderLater,
   type FailureEntry,
   type OrderState,
@@ -44,6 +51,25 @@ export interface StoredOrder extends Order {
   due_at?: number;
   marker?: string;
   failures?: FailureEntry[];
+  failed_attempts?: number;
+  lapsed?: number;
+  faults?: number;
+  /** The error of the last fault (see `noteFault`). */
+  fault?: string;
+  quarantined?: string;
+}
+
+/**
+ * What counting a fault came to: the order stays due (`counted`), this call set it aside (`quarantined`), it
+ * was set aside already (`aside`), or it is finished or gone (`settled`).
+ */
+export type FaultOutcome = { kind: 'counted' | 'quarantined'; faults: number } | { kind: 'aside' } | { kind: 'settled' };
+
+/** A quarantined order, as listed for operators. */
+export interface QuarantineEntry {
+  order_id: string;
+  at: string;
+  error: string;
 }
 
 /** A new order with the moment it was received. */
@@ -138,16 +164,31 @@ export class OrderRepository {
       maxInFlight: TRANSITIONS_IN_FLIGHT,
       key: (transition) => transition.orderId,
       ...(options.gate && { gate: { store: options.gate, urgency: 'background' as const } }),
-      commit: (batch) =>
-        this.commitSettling(batch, {
-          write: (pending) => ({
-            items: [...pending.flatMap((transition) => transition.writes), ...this.delta(mergeMoves(pending.map((t) => t.move)))],
-            owners: pending.flatMap((transition, k) => transition.writes.map(() => k)),
-          }),
-          done: () => true,
-          conditionFailed: () => ({ ok: true, value: false }),
-        }),
+      commit: (batch) => this.commitTransitions(batch),
     });
+  }
+
+  /**
+   * Commits transitions in one transaction. When the store refuses it for a reason other than being away (one
+   * order's write is malformed), the batch is halved until that transition fails alone: a poison order never
+   * fails the others committed with it.
+   */
+  private async commitTransitions(batch: Transition[]): Promise<Settled<boolean>[]> {
+    try {
+      return await this.commitSettling(batch, {
+        write: (pending) => ({
+          items: [...pending.flatMap((transition) => transition.writes), ...this.delta(mergeMoves(pending.map((t) => t.move)))],
+          owners: pending.flatMap((transition, k) => transition.writes.map(() => k)),
+        }),
+        done: () => true,
+        conditionFailed: () => ({ ok: true, value: false }),
+      });
+    } catch (error) {
+      if ((error as Error | undefined)?.name === 'StoreUnavailable') throw error;
+      if (batch.length === 1) return [{ ok: false, error }];
+      const half = Math.ceil(batch.length / 2);
+      return [...(await this.commitTransitions(batch.slice(0, half))), ...(await this.commitTransitions(batch.slice(half)))];
+    }
   }
 
   /**
@@ -243,6 +284,12 @@ export class OrderRepository {
     }
   }
 
+  /** What a worker needs of one order, strongly consistent, as stored: no schema parses it (see `checkState`). */
+  async getState(orderId: string): Promise<OrderState | undefined> {
+    const item = await this.readRaw(orderId, [...ORDER_STATE_ATTRIBUTES]);
+    return item && (unmarshall(item) as OrderState);
+  }
+
   /** What a worker needs of these orders, strongly consistent, in 100-key reads; unknown ids are left out. */
   async getStates(orderIds: readonly string[]): Promise<OrderState[]> {
     const states: OrderState[] = [];
@@ -281,13 +328,21 @@ export class OrderRepository {
   }
 
   /**
-   * PENDING -> PROCESSING, or a new attempt on a PROCESSING order whose lease ran out.
+   * PENDING -> PROCESSING, or a new attempt on a PROCESSING order whose lease or back-off ran out; `lapsed`
+   * when its last attempt's lease ran out with no outcome, which is recorded with the claim.
    * Returns the claimed order, or undefined when another worker changed it first.
    */
-  async claim(order: OrderState, now: number, leaseMs: number): Promise<OrderState | undefined> {
-    const claimed: OrderState = { ...order, status: 'PROCESSING', attempts: order.attempts + 1, started_at: iso(now), due_at: now + leaseMs };
+  async claim(order: OrderState, now: number, leaseMs: number, lapsed = false): Promise<OrderState | undefined> {
+    const claimed: OrderState = {
+      ...order,
+      status: 'PROCESSING',
+      attempts: order.attempts + 1,
+      started_at: iso(now),
+      due_at: now + leaseMs,
+      ...(lapsed && { lapsed: (order.lapsed ?? 0) + 1, faults: (order.faults ?? 0) + 1 }),
+    };
     const move: CounterMove = order.status === 'PENDING' ? { PENDING: -1, PROCESSING: 1 } : {};
-    const ok = await this.transition(order.order_id, [claimOrder(this.store.tableName, order, now, now + leaseMs)], move);
+    const ok = await this.transition(order.order_id, [claimOrder(this.store.tableName, order, now, now + leaseMs, lapsed)], move);
     return ok ? claimed : undefined;
   }
 
@@ -301,10 +356,14 @@ export class OrderRepository {
     return this.transition(order.order_id, completeOrder(this.store.tableName, order, workStartedAt, now), completionMove(processingMs, turnaroundMs));
   }
 
-  /** PROCESSING -> FAILED with the last error; `order` holds the lease, or its lease ran out on the last attempt. */
-  async fail(order: OrderState, now: number, error: string, ownLease = true): Promise<boolean> {
-    const failure = this.failure(order, now, error);
-    return this.transition(order.order_id, failOrder(this.store.tableName, order, failure, ownLease, now), { PROCESSING: -1, FAILED: 1 });
+  /** PROCESSING -> FAILED with the error of the attempt that holds the lease. */
+  async fail(order: OrderState, now: number, error: string): Promise<boolean> {
+    return this.transition(order.order_id, failOrder(this.store.tableName, order, this.failure(order, now, error)), { PROCESSING: -1, FAILED: 1 });
+  }
+
+  /** PROCESSING -> FAILED for an order waiting for a retry its budget no longer allows (its failure is recorded). */
+  async exhaust(order: OrderState, now: number, error: string): Promise<boolean> {
+    return this.transition(order.order_id, exhaustOrder(this.store.tableName, order, error, now), { PROCESSING: -1, FAILED: 1 });
   }
 
   /** Records a failed attempt and makes the order due again at `retryAt` (its status stays PROCESSING). */
@@ -316,6 +375,87 @@ export class OrderRepository {
   async release(order: OrderState, now: number): Promise<boolean> {
     const move: CounterMove = order.attempts <= 1 ? { PROCESSING: -1, PENDING: 1 } : {};
     return this.transition(order.order_id, [releaseOrder(this.store.tableName, order, now)], move);
+  }
+
+  /**
+   * Counts a try at the order that ended in a fault (it could not be read, the store refused its write, a
+   * bug), and sets the order aside at the `maxFaults`-th (see lib/orderWrites.ts, Quarantine). It reads and
+   * writes attributes of its own only, so an item nothing else can parse is counted too.
+   */
+  async noteFault(orderId: string, error: string, maxFaults: number, now: number): Promise<FaultOutcome> {
+    const { tableName, shards } = this.store;
+    // A race with another writer of the order: read again; a few in a row mean it is being handled elsewhere.
+    for (let race = 0; race < 3; race++) {
+      const item = await this.readRaw(orderId, ['faults', 'quarantined', 'status', 'marker']);
+      if (item?.quarantined) return { kind: 'aside' };
+      if (!item || item.status?.S === 'COMPLETED' || item.status?.S === 'FAILED') return { kind: 'settled' };
+      const seen = item.faults?.N === undefined ? undefined : Number(item.faults.N);
+      const faults = (seen ?? 0) + 1;
+      if (faults < maxFaults) {
+        if (await this.transition(orderId, [faultOrder(tableName, orderId, seen, error)], {})) return { kind: 'counted', faults };
+      } else if (await this.transition(orderId, quarantineFaulted(tableName, orderId, seen, error, now, item.marker?.S, shards), { quarantined: 1 })) {
+        return { kind: 'quarantined', faults };
+      }
+    }
+    return { kind: 'settled' };
+  }
+
+  /** Sets aside an order whose lease ran out once too often (a crash loop), recording that lapse. */
+  async quarantineLapsed(order: OrderState, now: number, error: string): Promise<boolean> {
+    return this.transition(order.order_id, quarantineLapsed(this.store.tableName, order, error, now, this.store.shards), { quarantined: 1 });
+  }
+
+  /**
+   * Takes an order out of quarantine, to be tried again after a fix: on a due marker of its own, which a
+   * sweeper finds. False when it was not quarantined.
+   */
+  async requeue(orderId: string, now: number): Promise<boolean> {
+    const marker = newMarkerRef(now, this.store.shards, this.random);
+    return this.transition(orderId, requeueOrder(this.store.tableName, orderId, marker, this.store.shards), { quarantined: -1 });
+  }
+
+  /** Every quarantined order, from the quarantine listings (a Query per shard, never a scan of the orders). */
+  async listQuarantined(): Promise<QuarantineEntry[]> {
+    const entries: QuarantineEntry[] = [];
+    try {
+      for (let shard = 0; shard < this.store.shards; shard++) {
+        let ExclusiveStartKey: Record<string, AttributeValue> | undefined;
+        do {
+          const page = await this.store.documentClient.send(
+            new QueryCommand({
+              TableName: this.store.tableName,
+              KeyConditionExpression: 'pk = :pk',
+              ExpressionAttributeValues: { ':pk': { S: quarantinePartition(shard) } },
+              ConsistentRead: true,
+              ExclusiveStartKey,
+            }),
+          );
+          for (const item of page.Items ?? []) entries.push({ order_id: item.order_id!.S!, at: item.at!.S!, error: item.error!.S! });
+          ExclusiveStartKey = page.LastEvaluatedKey;
+        } while (ExclusiveStartKey);
+      }
+    } catch (error) {
+      throw translateStoreError(error);
+    }
+    return entries;
+  }
+
+  /** Some attributes of an order as stored, whatever their types: for an item that may not parse. */
+  private async readRaw(orderId: string, attributes: string[]): Promise<Record<string, AttributeValue> | undefined> {
+    try {
+      const { Item } = await this.store.documentClient.send(
+        new RawGetItemCommand({
+          TableName: this.store.tableName,
+          Key: orderKeyValue(orderId),
+          ConsistentRead: true,
+          ProjectionExpression: attributes.map((_, k) => `#a${k}`).join(', '),
+          ExpressionAttributeNames: Object.fromEntries(attributes.map((name, k) => [`#a${k}`, name])),
+        }),
+      );
+      return Item;
+    } catch (error) {
+      throw translateStoreError(error);
+    }
   }
 
   private failure(order: OrderState, now: number, error: string): FailureEntry {

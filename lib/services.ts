@@ -85,6 +85,7 @@ export const createServices = (
       leaseMs: config.LEASE_MS,
       retryBaseMs: config.RETRY_BASE_MS,
       retryMaxMs: config.RETRY_MAX_MS,
+      poisonMaxTries: config.POISON_MAX_TRIES,
     }, logger),
     apiKeys: createApiKeys(config, logger),
   };

@@ -14,19 +14,27 @@ export interface SweepOptions {
   maxRead: number;
   /** Orders this process holds already (queued or at work): not read, not sent, kept on their markers. */
   holds?: (orderId: string) => boolean;
-  /** Orders this process saw end COMPLETED or FAILED: not read, and taken off their markers. */
+  /** Orders this process saw end COMPLETED or FAILED, or set aside: not read, and taken off their markers. */
   finished?: ReadonlySet<string>;
   /** The marker shard to start from: each sweep starts elsewhere, so every shard gets its turn first. */
   fromShard?: number;
 }
 
-const isFinal = (state: OrderState) => state.status === 'COMPLETED' || state.status === 'FAILED';
+/** Finished, or set aside (quarantined orders wait for an operator, who puts them on a marker again). */
+const isDone = (state: OrderState) => state.status === 'COMPLETED' || state.status === 'FAILED' || state.quarantined !== undefined;
+
+/**
+ * Due unless finished or visibly under a lease. An order whose state this version cannot read is sent too:
+ * the worker counts that fault, and sets the order aside once it is one too many.
+ */
+const isDue = (state: OrderState, now: number) =>
+  !isDone(state) && !(state.status === 'PROCESSING' && typeof state.due_at === 'number' && state.due_at > now);
 
 /**
  * Sends the orders that are due (PENDING, a retry whose back-off is over, or a lease that ran out) to the
  * queue, as found through the due markers: never a scan of the table. Markers are read oldest first, a page
  * per shard in turn; each one is shrunk to its unfinished orders, and deleted when it has none left.
- * Returns how many orders the queue newly accepted.
+ * Quarantined orders are taken off their markers too. Returns how many orders the queue newly accepted.
  */
 export async function sweep(orders: OrderRepository, queue: OrderQueue, options: SweepOptions): Promise<number> {
   const holds = options.holds ?? (() => false);
@@ -42,7 +50,7 @@ export async function sweep(orders: OrderRepository, queue: OrderQueue, options:
       const unknown = ids.filter((id) => !held.has(id) && !finished.has(id));
       read += unknown.length;
       const states = new Map((await orders.getStates(unknown)).map((state) => [state.order_id, state]));
-      const due = [...states.values()].filter((state) => state.status === 'PENDING' || (state.status === 'PROCESSING' && (state.due_at ?? 0) <= options.now));
+      const due = [...states.values()].filter((state) => isDue(state, options.now));
       if (due.length > 0) sent += await queue.send(due);
       await orders.pruneMarkers(prunable(markers, (id) => !finished.has(id) && (held.has(id) || unfinished(states.get(id)))));
       return sent < options.maxSend && read < options.maxRead;
@@ -52,7 +60,7 @@ export async function sweep(orders: OrderRepository, queue: OrderQueue, options:
   return sent;
 }
 
-const unfinished = (state: OrderState | undefined) => state !== undefined && !isFinal(state);
+const unfinished = (state: OrderState | undefined) => state !== undefined && !isDone(state);
 
 /** The markers that list orders `keep` lets go (finished, or gone), with the orders they should keep. */
 const prunable = (markers: Marker[], keep: (orderId: string) => boolean) =>

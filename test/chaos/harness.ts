@@ -149,7 +149,7 @@ const round1 = (value: number) => Math.round(value * 10) / 10;
 
 /**
  * Asserts that GET /metrics says exactly what a full scan of the orders says: counts per status, totals,
- * and the exact averages (sums over the completed orders). Returns the scan.
+ * quarantined orders, and the exact averages (sums over the completed orders). Returns the scan.
  */
 export const expectMetricsEqualScan = async (url: string, store: Store, context: string): Promise<StoredOrder[]> => {
   const metrics = await getMetrics(url);
@@ -161,6 +161,7 @@ export const expectMetricsEqualScan = async (url: string, store: Store, context:
     total_orders: orders.length,
     total_orders_processed: counts.COMPLETED,
     status_counts: Object.fromEntries(STATUS_ORDER.map((status) => [status, counts[status]])),
+    quarantined: orders.filter((order) => order.quarantined !== undefined).length,
     average_processing_time_ms: mean(completed.map((order) => order.processing_ms!)),
     average_turnaround_time_ms: mean(completed.map((order) => Date.parse(order.completed_at!) - Date.parse(order.created_at))),
   });

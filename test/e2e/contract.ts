@@ -131,6 +131,7 @@ export function describeContract(name: string, start: () => Promise<ServiceUnder
           average_turnaround_time_ms: null,
           processing_time_ms: { p50: null, p95: null, p99: null },
           status_counts: { PENDING: 0, PROCESSING: 0, COMPLETED: 0, FAILED: 0 },
+          quarantined: 0,
           generated_at: isoTime(),
         });
         if (processing_time_histogram !== undefined) expect(processing_time_histogram).toEqual([]);
@@ -709,6 +710,7 @@ export function describeContract(name: string, start: () => Promise<ServiceUnder
           average_turnaround_time_ms: expect.any(Number),
           processing_time_ms: { p50: expect.any(Number), p95: expect.any(Number), p99: expect.any(Number) },
           status_counts: { PENDING: 0, PROCESSING: 0, COMPLETED: expected, FAILED: 0 },
+          quarantined: 0,
           generated_at: isoTime(),
         });
         // The averages are rounded to 0.1 ms.

@@ -93,6 +93,7 @@ const expectShown = (shown: Shown, metrics: Metrics) => {
       'status_counts.PROCESSING',
       'status_counts.COMPLETED',
       'status_counts.FAILED',
+      'quarantined',
       'average_processing_time_ms',
       'average_turnaround_time_ms',
       'processing_time_ms.p50',

@@ -100,16 +100,20 @@ describe('processing orders', () => {
 
   it('leaves every order readable through orderSchema after each kind of hand-built write', async () => {
     const { orderService, orders } = await testServices();
-    for (const id of ['W-DONE', 'W-FAIL', 'W-RETRY', 'W-LOST', 'W-BACK']) await orderService.create(validOrder({ order_id: id, item_ids: ['sku', 7] }));
+    for (const id of ['W-DONE', 'W-FAIL', 'W-RETRY', 'W-LOST', 'W-BACK', 'W-SPENT', 'W-ASIDE']) await orderService.create(validOrder({ order_id: id, item_ids: ['sku', 7] }));
     const now = Date.now();
-    const claim = async (id: string) => (await orders.claim((await orders.get(id))!, now, 30_000))!;
+    const state = async (id: string) => (await orders.getStates([id]))[0]!;
+    const claim = async (id: string) => (await orders.claim(await state(id), now, 30_000))!;
 
     expect(await orders.complete(await claim('W-DONE'), now + 250, now + 50)).toBe(true);
     expect(await orders.fail(await claim('W-FAIL'), now + 60, 'broken')).toBe(true);
     expect(await orders.retryLater(await claim('W-RETRY'), now + 70, 'try again', now + 5_000)).toBe(true);
-    const lost = await orders.claim((await orders.get('W-LOST'))!, now, 1);
-    expect(await orders.fail({ ...(await orders.get('W-LOST'))! }, now + 10, 'the last attempt was interrupted', false)).toBe(true);
+    const lost = await orders.claim(await state('W-LOST'), now, 1);
+    expect(await orders.claim(await state('W-LOST'), now + 10, 30_000, true)).toMatchObject({ attempts: 2, lapsed: 1, faults: 1 });
     expect(await orders.release(await claim('W-BACK'), now + 80)).toBe(true);
+    expect(await orders.retryLater(await claim('W-SPENT'), now + 90, 'no luck', now + 95)).toBe(true);
+    expect(await orders.exhaust(await state('W-SPENT'), now + 100, 'no luck')).toBe(true);
+    for (let fault = 1; fault <= 3; fault++) await orders.noteFault('W-ASIDE', 'a fault', 3, now + fault);
 
     const iso = (ms: number) => new Date(ms).toISOString();
     const base = { user_id: 'USER001', item_ids: ['sku', 7], total_amount: 99.99, created_at: expect.any(String) };
@@ -136,9 +140,33 @@ describe('processing orders', () => {
       failures: [{ attempt: 1, started_at: iso(now), at: iso(now + 70), error: 'try again' }],
     });
     expect(lost?.attempts).toBe(1);
-    expect(await orders.get('W-LOST')).toMatchObject({ status: 'FAILED', attempts: 1, error: 'the last attempt was interrupted' });
+    // Taken over once its lease ran out: the lapse is in the history, the claim is the next attempt.
+    expect(await orders.get('W-LOST')).toEqual({
+      ...base,
+      order_id: 'W-LOST',
+      status: 'PROCESSING',
+      attempts: 2,
+      started_at: iso(now + 10),
+      due_at: now + 30_010,
+      marker: expect.any(String),
+      failures: [{ attempt: 1, started_at: iso(now), at: iso(now + 1), error: 'the lease ran out' }],
+    });
     // Given back with its attempt: PENDING again, as before its claim.
     expect(await orders.get('W-BACK')).toEqual({ ...base, order_id: 'W-BACK', status: 'PENDING', attempts: 0, marker: expect.any(String) });
+    expect(await orders.get('W-SPENT')).toEqual({
+      ...base,
+      order_id: 'W-SPENT',
+      status: 'FAILED',
+      attempts: 1,
+      started_at: iso(now),
+      failed_at: iso(now + 100),
+      error: 'no luck',
+      last_error: 'no luck',
+      failures: [{ attempt: 1, started_at: iso(now), at: iso(now + 90), error: 'no luck' }],
+    });
+    // Set aside, it keeps its status; nothing the toolbox reads changed.
+    expect(await orders.get('W-ASIDE')).toEqual({ ...base, order_id: 'W-ASIDE', status: 'PENDING', attempts: 0 });
+    expect(await orders.getStates(['W-ASIDE'])).toEqual([expect.objectContaining({ faults: 3, quarantined: iso(now + 3) })]);
   });
 
   it('gives back an order claimed ahead that no worker could start with a whole work time of lease left, losing no attempt', async () => {

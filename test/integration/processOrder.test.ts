@@ -1,3 +1,4 @@
+import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler } from '../../functions/processOrder.ts';
@@ -60,5 +61,30 @@ describe('processOrder (SQS batch)', () => {
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'bad-message' }, { itemIdentifier: 'no-id' }] });
     expect((await services.orders.get('SQS-4'))?.status).toBe('COMPLETED');
     expect((await readMetrics(services.store)).status_counts).toEqual({ PENDING: 0, PROCESSING: 0, COMPLETED: 4, FAILED: 0 });
+  });
+
+  it('fails the record of an unreadable order, quarantines the order at its POISON_MAX_TRIES-th try, and keeps failing it so SQS moves it to the dead-letter queue', async () => {
+    await services.orderService.create(validOrder({ order_id: 'SQS-POISON' }));
+    // An older version stored attempts as text.
+    await services.store.documentClient.send(
+      new UpdateItemCommand({
+        TableName: services.store.tableName,
+        Key: { pk: { S: 'ORDER#SQS-POISON' }, sk: { S: 'ORDER' } },
+        UpdateExpression: 'SET attempts = :text',
+        ExpressionAttributeValues: { ':text': { S: 'x' } },
+      }),
+    );
+    const tries = services.config.POISON_MAX_TRIES;
+
+    for (let receive = 1; receive <= tries + 1; receive++) {
+      const good = `SQS-GOOD-${receive}`;
+      await services.orderService.create(validOrder({ order_id: good }));
+      const response = await handler(event(record(message('SQS-POISON'), `poison-${receive}`), record(message(good))), context);
+      expect(response, `receive ${receive}`).toEqual({ batchItemFailures: [{ itemIdentifier: `poison-${receive}` }] });
+      expect((await services.orders.get(good))?.status).toBe('COMPLETED');
+      const quarantined = (await readMetrics(services.store)).quarantined;
+      expect(quarantined, `receive ${receive}`).toBe(receive >= tries ? 1 : 0);
+    }
+    expect((await services.orders.getStates(['SQS-POISON']))[0]).toMatchObject({ faults: tries, quarantined: expect.any(String) });
   });
 });

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { nextStep, retryDelay, type LifecycleState, type NextStep } from '../../lib/lifecycle.ts';
+import { lastAttemptOpen, nextStep, retryDelay, type LifecycleState, type NextStep } from '../../lib/lifecycle.ts';
 
 const NOW = 1_764_064_800_000;
 const MAX_ATTEMPTS = 3;
+const MAX_FAULTS = 3;
 
 /** A deterministic stand-in for Math.random (mulberry32). */
 const seededRandom = (seed: number) => (): number => {
@@ -13,6 +14,7 @@ const seededRandom = (seed: number) => (): number => {
 };
 
 describe('nextStep', () => {
+  const budget = { maxAttempts: MAX_ATTEMPTS, maxFaults: MAX_FAULTS };
   it.each<[string, LifecycleState, NextStep]>([
     ['claims a pending order', { status: 'PENDING', attempts: 0 }, { kind: 'claim' }],
     ['claims a pending order whatever its attempts say', { status: 'PENDING', attempts: 5 }, { kind: 'claim' }],
@@ -30,41 +32,109 @@ describe('nextStep', () => {
     ],
     [
       'leaves a leased order alone even on its last attempt',
-      { status: 'PROCESSING', attempts: MAX_ATTEMPTS, due_at: NOW + 1 },
+      { status: 'PROCESSING', attempts: MAX_ATTEMPTS, failed_attempts: MAX_ATTEMPTS - 1, due_at: NOW + 1 },
       { kind: 'busy', until: NOW + 1 },
     ],
     [
-      'claims a processing order whose lease ran out with attempts left',
+      'claims again an order whose back-off after a failed attempt is over',
+      { status: 'PROCESSING', attempts: 1, failed_attempts: 1, due_at: NOW - 1 },
+      { kind: 'claim' },
+    ],
+    [
+      'claims again an order whose back-off ends right now',
+      { status: 'PROCESSING', attempts: MAX_ATTEMPTS - 1, failed_attempts: MAX_ATTEMPTS - 1, due_at: NOW },
+      { kind: 'claim' },
+    ],
+    [
+      'takes over an order whose lease ran out with no outcome recorded',
       { status: 'PROCESSING', attempts: 1, due_at: NOW - 1 },
-      { kind: 'claim' },
+      { kind: 'take over' },
     ],
     [
-      'claims a processing order whose lease runs out right now',
-      { status: 'PROCESSING', attempts: MAX_ATTEMPTS - 1, due_at: NOW },
-      { kind: 'claim' },
-    ],
-    [
-      'claims a processing order without a lease',
+      'takes over a processing order without a lease',
       { status: 'PROCESSING', attempts: 1 },
+      { kind: 'take over' },
+    ],
+    [
+      'takes over an order cut off on what was its last attempt: a lapse spends no budget',
+      { status: 'PROCESSING', attempts: MAX_ATTEMPTS, failed_attempts: MAX_ATTEMPTS - 1, due_at: NOW - 1 },
+      { kind: 'take over' },
+    ],
+    [
+      'takes over an order cut off on every attempt, while its lapses are fewer than the fault bound',
+      { status: 'PROCESSING', attempts: MAX_FAULTS - 1, lapsed: MAX_FAULTS - 2, faults: MAX_FAULTS - 2, due_at: NOW - 1 },
+      { kind: 'take over' },
+    ],
+    [
+      'claims again an order whose lapses are recorded and whose last attempt failed',
+      { status: 'PROCESSING', attempts: 3, lapsed: 2, failed_attempts: 1, faults: 2, due_at: NOW - 1 },
       { kind: 'claim' },
     ],
     [
-      'exhausts a processing order whose lease ran out on the last attempt',
-      { status: 'PROCESSING', attempts: MAX_ATTEMPTS, due_at: NOW - 1 },
+      'quarantines an order whose lease ran out once more than the fault bound allows (a crash loop)',
+      { status: 'PROCESSING', attempts: MAX_FAULTS, lapsed: MAX_FAULTS - 1, faults: MAX_FAULTS - 1, due_at: NOW - 1 },
+      { kind: 'quarantine' },
+    ],
+    [
+      'counts faults of other kinds towards the bound too',
+      { status: 'PROCESSING', attempts: 1, faults: MAX_FAULTS - 1, due_at: NOW - 1 },
+      { kind: 'quarantine' },
+    ],
+    [
+      'fails an order waiting for a retry its budget no longer allows',
+      { status: 'PROCESSING', attempts: MAX_ATTEMPTS + 1, failed_attempts: MAX_ATTEMPTS, lapsed: 1, due_at: NOW - 1 },
       { kind: 'exhausted' },
     ],
     [
-      'exhausts a processing order beyond its budget',
-      { status: 'PROCESSING', attempts: MAX_ATTEMPTS + 2, due_at: NOW - 60_000 },
-      { kind: 'exhausted' },
+      'leaves a quarantined order alone, whatever its status',
+      { status: 'PENDING', attempts: 0, faults: MAX_FAULTS, quarantined: '2026-11-25T10:00:00.000Z' },
+      { kind: 'quarantined' },
     ],
     [
-      'exhausts a processing order without a lease on the last attempt',
-      { status: 'PROCESSING', attempts: MAX_ATTEMPTS },
-      { kind: 'exhausted' },
+      'leaves a quarantined order alone even once its lease ran out',
+      { status: 'PROCESSING', attempts: 1, due_at: NOW - 1, quarantined: '2026-11-25T10:00:00.000Z' },
+      { kind: 'quarantined' },
     ],
   ])('%s', (_, order, step) => {
-    expect(nextStep(order, NOW, MAX_ATTEMPTS)).toEqual(step);
+    expect(nextStep(order, NOW, budget)).toEqual(step);
+  });
+
+  it('never ends an order FAILED while its work failed fewer times than MAX_ATTEMPTS, however often it was cut off', () => {
+    const wrong: LifecycleState[] = [];
+    for (let failed = 0; failed < MAX_ATTEMPTS; failed++) {
+      for (let lapsed = 0; lapsed <= 10; lapsed++) {
+        for (const open of [0, 1]) {
+          const order: LifecycleState = { status: 'PROCESSING', attempts: failed + lapsed + open, failed_attempts: failed, lapsed, faults: lapsed, due_at: NOW - 1 };
+          if (nextStep(order, NOW, budget).kind === 'exhausted') wrong.push(order);
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('sets an order cut off on every attempt aside at its POISON_MAX_TRIES-th lapse, never claiming it forever', () => {
+    let order: LifecycleState = { status: 'PENDING', attempts: 0 };
+    const steps: string[] = [];
+    for (let round = 0; round < 10; round++) {
+      const step = nextStep(order, NOW, budget);
+      steps.push(step.kind);
+      if (step.kind === 'quarantine') break;
+      // Claimed, then cut off: a take-over records the lapse of the attempt before.
+      const lapsed = step.kind === 'take over' ? 1 : 0;
+      order = { status: 'PROCESSING', attempts: order.attempts + 1, lapsed: (order.lapsed ?? 0) + lapsed, faults: (order.faults ?? 0) + lapsed, due_at: NOW - 1 };
+    }
+    expect(steps).toEqual(['claim', ...Array(MAX_FAULTS - 1).fill('take over'), 'quarantine']);
+  });
+});
+
+describe('lastAttemptOpen', () => {
+  it.each<[string, LifecycleState, boolean]>([
+    ['an attempt under way', { status: 'PROCESSING', attempts: 1, due_at: NOW + 1 }, true],
+    ['an attempt whose failure is recorded', { status: 'PROCESSING', attempts: 2, failed_attempts: 1, lapsed: 1 }, false],
+    ['an attempt after a lapse and a failure', { status: 'PROCESSING', attempts: 3, failed_attempts: 1, lapsed: 1 }, true],
+    ['a pending order', { status: 'PENDING', attempts: 0 }, false],
+  ])('%s: %s', (_, order, open) => {
+    expect(lastAttemptOpen(order)).toBe(open);
   });
 });
 
