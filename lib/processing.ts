@@ -34,7 +34,8 @@ const RECORD_RETRY_MAX_MS = 2_000;
 /** The error recorded with a fault: enough to tell what happened, never a large item. */
 const FAULT_MESSAGE_MAX = 500;
 
-const isStoreUnavailable = (error: unknown) => (error as Error | undefined)?.name === 'StoreUnavailable';
+/** Errors reach here translated (see `translateStoreError`): only this name means "the store is away, later". */
+const saysUnavailable = (error: unknown) => (error as Error | undefined)?.name === 'StoreUnavailable';
 const faultMessage = (error: unknown) =>
   (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, FAULT_MESSAGE_MAX);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -208,7 +209,7 @@ export class OrderProcessor {
         return await write();
       } catch (error) {
         const wait = retryDelay(tries, RECORD_RETRY_BASE_MS, RECORD_RETRY_MAX_MS, this.random);
-        if (!isStoreUnavailable(error) || this.now() + wait >= (order.due_at ?? 0)) throw error;
+        if (!saysUnavailable(error) || this.now() + wait >= (order.due_at ?? 0)) throw error;
         this.logger.warn('could not record the outcome; trying again', { order_id: order.order_id, attempt: order.attempts, retry_in_ms: wait });
         await sleep(wait);
       }
@@ -221,7 +222,7 @@ export class OrderProcessor {
    * is no fault of the order's: that is thrown on, and the order is simply due again later.
    */
   private async fault(orderId: string, error: unknown): Promise<ProcessOutcome> {
-    if (isStoreUnavailable(error)) throw error;
+    if (saysUnavailable(error)) throw error;
     const message = faultMessage(error);
     const counted = await this.orders.noteFault(orderId, message, this.settings.poisonMaxTries, this.now());
     switch (counted.kind) {
