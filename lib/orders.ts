@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   BatchGetItemCommand,
+  BatchWriteItemCommand,
   GetItemCommand as RawGetItemCommand,
   QueryCommand,
   TransactWriteItemsCommand,
@@ -144,7 +145,6 @@ export interface RepositoryOptions {
  */
 export class OrderRepository {
   private readonly random: () => number;
-  private readonly gate: StoreGate | undefined;
 
   /**
    * Status changes of concurrent workers, committed together: a transaction costs the store about as much
@@ -158,7 +158,6 @@ export class OrderRepository {
     options: RepositoryOptions = {},
   ) {
     this.random = options.random ?? Math.random;
-    this.gate = options.gate;
     this.transitions = new GroupCommit<Transition, boolean>({
       maxBatch: TRANSACTION_ITEMS,
       weight: (transition) => transition.writes.length,
@@ -505,23 +504,14 @@ export class OrderRepository {
     const { tableName, documentClient } = this.store;
     const emptied = pruned.filter(({ remaining }) => remaining.length === 0).map(({ marker }) => marker);
     try {
-      // In transactions of up to 100 deletes, through the gate: DynamoDB Local commits (and syncs to disk) each
-      // item of a BatchWriteItem on its own, so batches of 25 deletes took it one to three seconds under load
-      // and held up the orders' own transactions.
-      for (let i = 0; i < emptied.length; i += 100) {
-        const deletes = emptied.slice(i, i + 100).map((marker) => ({ Delete: { TableName: tableName, Key: markerKey(marker.ref) } }));
-        for (let attempt = 0; ; attempt++) {
-          const release = await this.gate?.acquire('background');
-          try {
-            await documentClient.send(new TransactWriteItemsCommand({ ClientRequestToken: randomUUID(), TransactItems: deletes }));
-            break;
-          } catch (error) {
-            // A final transition deleting the same marker at that moment: try again.
-            if (!isCancelledOnlyBy(error, ['None', 'TransactionConflict'])) throw error;
-            await this.backOff(attempt, error);
-          } finally {
-            release?.();
-          }
+      for (let i = 0; i < emptied.length; i += 25) {
+        let requests: { DeleteRequest: { Key: Record<string, AttributeValue> } }[] | undefined = emptied
+          .slice(i, i + 25)
+          .map((marker) => ({ DeleteRequest: { Key: markerKey(marker.ref) } }));
+        for (let attempt = 0; requests && requests.length > 0; attempt++) {
+          if (attempt > 0) await this.backOff(attempt - 1, undefined);
+          const answer = await documentClient.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: requests } }));
+          requests = answer.UnprocessedItems?.[tableName] as typeof requests;
         }
       }
       for (const { marker, remaining } of pruned.filter(({ remaining }) => remaining.length > 0)) {
