@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AttributeValue, TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { Logger } from '@aws-lambda-powertools/logger';
@@ -195,7 +196,7 @@ export async function readCounters(store: Store): Promise<Map<string, number>> {
   const shards = await Promise.all(
     Array.from({ length: store.shards }, async (_, shard) => {
       for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
-        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+        if (attempt > 0) await sleep(50 * attempt);
         const counters = await readShard(store, shard);
         if (counters) return counters;
       }

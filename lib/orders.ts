@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BatchGetItemCommand,
   BatchWriteItemCommand,
@@ -101,7 +102,11 @@ const TRANSITIONS_IN_FLIGHT = 4;
 const TRANSACTION_ITEMS = 99;
 
 const iso = (ms: number) => new Date(ms).toISOString();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A read of only these attributes (names escaped: some, like `status`, are reserved words). */
+const projection = (attributes: readonly string[]) => ({
+  ProjectionExpression: attributes.map((_, k) => `#a${k}`).join(', '),
+  ExpressionAttributeNames: Object.fromEntries(attributes.map((name, k) => [`#a${k}`, name])),
+});
 
 type SdkError = Parameters<typeof isTransientError>[0];
 
@@ -296,7 +301,7 @@ export class OrderRepository {
     for (let i = 0; i < orderIds.length; i += 100) {
       let keys: Record<string, AttributeValue>[] | undefined = orderIds.slice(i, i + 100).map(orderKeyValue);
       for (let attempt = 0; keys && keys.length > 0; attempt++) {
-        if (attempt > TRANSACTION_RETRIES) throw new StoreUnavailable();
+        // backOff gives up (StoreUnavailable) once the retries are spent.
         if (attempt > 0) await this.backOff(attempt - 1, undefined);
         let answer: BatchGetItemCommandOutput;
         try {
@@ -306,8 +311,7 @@ export class OrderRepository {
                 [this.store.tableName]: {
                   Keys: keys,
                   ConsistentRead: true,
-                  ProjectionExpression: ORDER_STATE_ATTRIBUTES.map((_, k) => `#a${k}`).join(', '),
-                  ExpressionAttributeNames: Object.fromEntries(ORDER_STATE_ATTRIBUTES.map((name, k) => [`#a${k}`, name])),
+                  ...projection(ORDER_STATE_ATTRIBUTES),
                 },
               },
             }),
@@ -448,8 +452,7 @@ export class OrderRepository {
           TableName: this.store.tableName,
           Key: orderKeyValue(orderId),
           ConsistentRead: true,
-          ProjectionExpression: attributes.map((_, k) => `#a${k}`).join(', '),
-          ExpressionAttributeNames: Object.fromEntries(attributes.map((name, k) => [`#a${k}`, name])),
+          ...projection(attributes),
         }),
       );
       return Item;

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { nextStep, retryDelay } from './lifecycle.ts';
 import type { OrderRepository, OrderState } from './orders.ts';
@@ -38,7 +39,6 @@ const FAULT_MESSAGE_MAX = 500;
 const saysUnavailable = (error: unknown) => (error as Error | undefined)?.name === 'StoreUnavailable';
 const faultMessage = (error: unknown) =>
   (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, FAULT_MESSAGE_MAX);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** An order this worker claimed: its attempt is the lease token. */
 export interface Claimed {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BatchWriteItemCommand, TransactWriteItemsCommand, type BatchWriteItemCommandOutput, UpdateTableCommand, type TableDescription, type WriteRequest } from '@aws-sdk/client-dynamodb';
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { isCancelledOnlyBy, putDelta } from './counters.ts';
@@ -55,7 +56,7 @@ export async function upgradeOldLayout(store: Store): Promise<Upgrade> {
       requests.push({ PutRequest: { Item: putMarker(tableName, newMarkerRef(now, store.shards), ids.slice(j, j + 98)).Put!.Item! } });
     }
     for (let attempt = 0; requests && requests.length > 0; attempt++) {
-      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+      if (attempt > 0) await sleep(50 * attempt);
       const answer: BatchWriteItemCommandOutput = await documentClient.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: requests } }));
       requests = answer.UnprocessedItems?.[tableName];
     }
