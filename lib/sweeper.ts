@@ -15,7 +15,7 @@ export interface SweepOptions {
   /** Orders this process holds already (queued or at work): not read, not sent, kept on their markers. */
   holds?: (orderId: string) => boolean;
   /** Orders this process saw end COMPLETED or FAILED, or set aside: not read, and taken off their markers. */
-  finished?: ReadonlySet<string>;
+  finished?: (orderId: string) => boolean;
   /** The marker shard to start from: each sweep starts elsewhere, so every shard gets its turn first. */
   fromShard?: number;
 }
@@ -38,7 +38,7 @@ const isDue = (state: OrderState, now: number) =>
  */
 export async function sweep(orders: OrderRepository, queue: OrderQueue, options: SweepOptions): Promise<number> {
   const holds = options.holds ?? (() => false);
-  const finished = options.finished ?? new Set<string>();
+  const finished = options.finished ?? (() => false);
   let sent = 0;
   let read = 0;
   await orders.scanMarkers(
@@ -47,12 +47,13 @@ export async function sweep(orders: OrderRepository, queue: OrderQueue, options:
       const ids = [...new Set(markers.flatMap((marker) => marker.ids))];
       // Held now, not when the reads come back: an order let go meanwhile may need work again.
       const held = new Set(ids.filter(holds));
-      const unknown = ids.filter((id) => !held.has(id) && !finished.has(id));
+      // Asked as each page comes: an order that finished while the sweep went on is not read back either.
+      const unknown = ids.filter((id) => !held.has(id) && !finished(id));
       read += unknown.length;
       const states = new Map((await orders.getStates(unknown)).map((state) => [state.order_id, state]));
       const due = [...states.values()].filter((state) => isDue(state, options.now));
       if (due.length > 0) sent += await queue.send(due);
-      await orders.pruneMarkers(prunable(markers, (id) => !finished.has(id) && (held.has(id) || unfinished(states.get(id)))));
+      await orders.pruneMarkers(prunable(markers, (id) => !finished(id) && (held.has(id) || unfinished(states.get(id)))));
       return sent < options.maxSend && read < options.maxRead;
     },
     { from: options.fromShard ?? 0 },
@@ -75,7 +76,8 @@ export interface RoomyQueue extends OrderQueue {
   readonly size: number;
   readonly room: number;
   holds(orderId: string): boolean;
-  takeFinished(): ReadonlySet<string>;
+  hasFinished(orderId: string): boolean;
+  forgetFinished(): void;
 }
 
 /**
@@ -131,6 +133,7 @@ export class LocalSweeper {
     const room = this.queue.room;
     if (room <= 0) return;
     this.backlog = false;
+    this.queue.forgetFinished();
     const now = Date.now();
     try {
       const sent = await sweep(this.orders, this.queue, {
@@ -139,7 +142,7 @@ export class LocalSweeper {
         maxSend: room,
         maxRead: this.queue.capacity + room,
         holds: (orderId) => this.queue.holds(orderId),
-        finished: this.queue.takeFinished(),
+        finished: (orderId) => this.queue.hasFinished(orderId),
         fromShard: this.fromShard,
       });
       this.fromShard = this.fromShard + 1;

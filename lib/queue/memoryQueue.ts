@@ -1,6 +1,7 @@
 import { orderIdOf, type OrderQueue, type OrderRef, type SendOptions } from './port.ts';
 
-const MAX_FINISHED = 100_000;
+// Per generation of `finished`: two are kept.
+const MAX_FINISHED = 50_000;
 
 /**
  * A bounded in-process queue of orders (ids, or the state a reader just saw). It holds no order data the
@@ -12,8 +13,12 @@ export class MemoryQueue implements OrderQueue {
   private head = 0;
   /** Ids queued or being processed. */
   private readonly known = new Set<string>();
-  /** Ids whose processing here ended COMPLETED or FAILED since the sweeper last asked (see `takeFinished`). */
+  /**
+   * Ids whose processing here ended COMPLETED or FAILED, since the sweep under way began and during the one
+   * before it (see `forgetFinished`): every one stays known for at least one whole sweep.
+   */
   private finished = new Set<string>();
+  private finishedBefore = new Set<string>();
   private readonly takers: ((order: OrderRef | undefined) => void)[] = [];
   private readonly delayed = new Set<NodeJS.Timeout>();
   private closed = false;
@@ -89,11 +94,15 @@ export class MemoryQueue implements OrderQueue {
     this.finished.add(orderId);
   }
 
-  /** The orders finished here since the last call. */
-  takeFinished(): ReadonlySet<string> {
-    const finished = this.finished;
+  /** True when the order's processing ended COMPLETED or FAILED here lately. */
+  hasFinished(orderId: string): boolean {
+    return this.finished.has(orderId) || this.finishedBefore.has(orderId);
+  }
+
+  /** A sweep begins: the orders that finished before the last one began have had their sweep, and are forgotten. */
+  forgetFinished(): void {
+    this.finishedBefore = this.finished;
     this.finished = new Set();
-    return finished;
   }
 
   /**

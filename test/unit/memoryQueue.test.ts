@@ -93,6 +93,31 @@ describe('MemoryQueue', () => {
     });
   });
 
+  describe('finished orders (what the sweeper need not read back)', () => {
+    it('knows an order that ended here until the sweep after the one it ended in has begun', async () => {
+      const queue = new MemoryQueue(10);
+      queue.offer(['a', 'b']);
+      await takeAll(queue, 2);
+      queue.done('a', true);
+      queue.done('b');
+      expect([queue.hasFinished('a'), queue.hasFinished('b')]).toEqual([true, false]);
+      queue.forgetFinished(); // a sweep begins, and may reach a's marker
+      expect(queue.hasFinished('a')).toBe(true);
+      queue.forgetFinished(); // the next sweep: the one before had its chance
+      expect(queue.hasFinished('a')).toBe(false);
+    });
+
+    it('knows an order that ended during a sweep for the whole of the next one', async () => {
+      const queue = new MemoryQueue(10);
+      queue.forgetFinished();
+      queue.offer(['c']);
+      await queue.take();
+      queue.done('c', true);
+      queue.forgetFinished();
+      expect(queue.hasFinished('c')).toBe(true);
+    });
+  });
+
   describe('waiting takers', () => {
     it('gives a waiting take the next offered id', async () => {
       const queue = new MemoryQueue(10);
