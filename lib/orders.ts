@@ -89,6 +89,14 @@ interface Transition {
   orderId: string;
   writes: TransactWriteItem[];
   move: CounterMove;
+  /** To COMPLETED or FAILED: the order leaves its due marker. */
+  final: boolean;
+}
+
+/** The orders of a shared due marker this process created that have not finished yet. */
+interface MarkerTally {
+  ref: string;
+  left: Set<string>;
 }
 
 type CancellationReason = { Code?: string; Item?: Record<string, AttributeValue> };
@@ -100,6 +108,10 @@ const SETTLED_OR_RETRIED = ['None', 'ConditionalCheckFailed', 'TransactionConfli
 const TRANSITIONS_IN_FLIGHT = 4;
 /** A transaction holds 100 items; one is the counter delta. */
 const TRANSACTION_ITEMS = 99;
+/** Transitions per commit: the few items left are for the due markers they empty. */
+const TRANSITION_ITEMS = TRANSACTION_ITEMS - 3;
+/** Orders whose shared marker is tallied at most (the oldest are forgotten first; the sweeper prunes theirs). */
+const MAX_TALLIED = 20_000;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 /** A read of only these attributes (names escaped: some, like `status`, are reserved words). */
@@ -158,13 +170,20 @@ export class OrderRepository {
    */
   private readonly transitions: GroupCommit<Transition, boolean>;
 
+  /**
+   * The shared due markers of orders created here, by order id. The transition commit that finishes a marker's
+   * last orders deletes it too, so the sweeper has nothing left to prune: on DynamoDB Local a sweeper's batch
+   * write waits behind the transactions item by item, and on DynamoDB it costs a write per marker anyway.
+   */
+  private readonly tallies = new Map<string, MarkerTally>();
+
   constructor(
     private readonly store: Store,
     options: RepositoryOptions = {},
   ) {
     this.random = options.random ?? Math.random;
     this.transitions = new GroupCommit<Transition, boolean>({
-      maxBatch: TRANSACTION_ITEMS,
+      maxBatch: TRANSITION_ITEMS,
       weight: (transition) => transition.writes.length,
       maxInFlight: TRANSITIONS_IN_FLIGHT,
       key: (transition) => transition.orderId,
@@ -181,11 +200,17 @@ export class OrderRepository {
   private async commitTransitions(batch: Transition[]): Promise<Settled<boolean>[]> {
     try {
       return await this.commitSettling(batch, {
-        write: (pending) => ({
-          items: [...pending.flatMap((transition) => transition.writes), ...this.delta(mergeMoves(pending.map((t) => t.move)))],
-          owners: pending.flatMap((transition, k) => transition.writes.map(() => k)),
-        }),
-        done: () => true,
+        write: (pending) => {
+          const writes = pending.flatMap((transition) => transition.writes);
+          return {
+            items: [...writes, ...this.delta(mergeMoves(pending.map((t) => t.move))), ...this.emptiedMarkers(pending, TRANSACTION_ITEMS - writes.length)],
+            owners: pending.flatMap((transition, k) => transition.writes.map(() => k)),
+          };
+        },
+        done: (transition) => {
+          if (transition.final) this.untally(transition.orderId);
+          return true;
+        },
         conditionFailed: () => ({ ok: true, value: false }),
       });
     } catch (error) {
@@ -203,21 +228,25 @@ export class OrderRepository {
    */
   async createMany(orders: OrderToCreate[]): Promise<Settled<CreateResult>[]> {
     const { tableName } = this.store;
-    return this.commitSettling<OrderToCreate, CreateResult, string | undefined>(orders, {
+    return this.commitSettling<OrderToCreate, CreateResult, MarkerTally>(orders, {
       write: (pending) => {
         const marker = newMarkerRef(Date.parse(pending[0]!.created_at), this.store.shards, this.random);
         const solo = pending.length === 1 ? marker : undefined;
+        const ids = pending.map((order) => order.order_id);
         return {
           items: [
             ...pending.map((order) => putNewOrder(tableName, { ...order, marker: solo })),
-            putMarker(tableName, marker, pending.map((order) => order.order_id)),
+            putMarker(tableName, marker, ids),
             ...this.delta({ PENDING: pending.length }),
           ],
           owners: pending.map((_, k) => k),
-          context: solo,
+          context: { ref: marker, left: new Set(ids) },
         };
       },
-      done: (order, solo) => ({ created: true, order: newStoredOrder(order, solo) }),
+      done: (order, tally) => {
+        if (tally!.left.size > 1) this.tally(order.order_id, tally!);
+        return { created: true, order: newStoredOrder(order, tally!.left.size === 1 ? tally!.ref : undefined) };
+      },
       conditionFailed: (order, reason) => {
         const existing = reason.Item && (unmarshall(reason.Item) as StoredOrder);
         return existing && sameContent(existing, order)
@@ -269,6 +298,27 @@ export class OrderRepository {
       }
     }
     return outcomes;
+  }
+
+  private tally(orderId: string, tally: MarkerTally): void {
+    if (this.tallies.size >= MAX_TALLIED) this.tallies.delete(this.tallies.keys().next().value!);
+    this.tallies.set(orderId, tally);
+  }
+
+  private untally(orderId: string): void {
+    this.tallies.get(orderId)?.left.delete(orderId);
+    this.tallies.delete(orderId);
+  }
+
+  /** Deletes of the tallied markers whose orders left all finish in `pending`, as many as `room` takes. */
+  private emptiedMarkers(pending: Transition[], room: number): TransactWriteItem[] {
+    const finishing = new Set(pending.filter((transition) => transition.final).map((transition) => transition.orderId));
+    const emptied = new Set<MarkerTally>();
+    for (const orderId of finishing) {
+      const tally = this.tallies.get(orderId);
+      if (tally && emptied.size < room && [...tally.left].every((id) => finishing.has(id))) emptied.add(tally);
+    }
+    return [...emptied].map((tally) => ({ Delete: { TableName: this.store.tableName, Key: markerKey(tally.ref) } }));
   }
 
   /** The counter delta of a transaction, on a random shard. */
@@ -357,17 +407,17 @@ export class OrderRepository {
   async complete(order: OrderState, now: number, workStartedAt = Date.parse(order.started_at ?? order.created_at)): Promise<boolean> {
     const processingMs = Math.max(0, now - workStartedAt);
     const turnaroundMs = Math.max(0, now - Date.parse(order.created_at));
-    return this.transition(order.order_id, completeOrder(this.store.tableName, order, workStartedAt, now), completionMove(processingMs, turnaroundMs));
+    return this.transition(order.order_id, completeOrder(this.store.tableName, order, workStartedAt, now), completionMove(processingMs, turnaroundMs), true);
   }
 
   /** PROCESSING -> FAILED with the error of the attempt that holds the lease. */
   async fail(order: OrderState, now: number, error: string): Promise<boolean> {
-    return this.transition(order.order_id, failOrder(this.store.tableName, order, this.failure(order, now, error)), { PROCESSING: -1, FAILED: 1 });
+    return this.transition(order.order_id, failOrder(this.store.tableName, order, this.failure(order, now, error)), { PROCESSING: -1, FAILED: 1 }, true);
   }
 
   /** PROCESSING -> FAILED for an order waiting for a retry its budget no longer allows (its failure is recorded). */
   async exhaust(order: OrderState, now: number, error: string): Promise<boolean> {
-    return this.transition(order.order_id, exhaustOrder(this.store.tableName, order, error, now), { PROCESSING: -1, FAILED: 1 });
+    return this.transition(order.order_id, exhaustOrder(this.store.tableName, order, error, now), { PROCESSING: -1, FAILED: 1 }, true);
   }
 
   /** Records a failed attempt and makes the order due again at `retryAt` (its status stays PROCESSING). */
@@ -588,8 +638,8 @@ export class OrderRepository {
    * Runs a transition with its counter move in the next transition commit; false when its condition
    * failed, retrying write conflicts.
    */
-  private transition(orderId: string, writes: TransactWriteItem[], move: CounterMove): Promise<boolean> {
-    return this.transitions.submit({ orderId, writes, move });
+  private transition(orderId: string, writes: TransactWriteItem[], move: CounterMove, final = false): Promise<boolean> {
+    return this.transitions.submit({ orderId, writes, move, final });
   }
 
   /** Waits before retrying a cancelled transaction (write conflicts); gives up as unavailable. */

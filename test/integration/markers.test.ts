@@ -50,9 +50,38 @@ describe('due markers', () => {
     expect((await markersOf(store)).map((marker) => marker.ids)).toEqual([['M-1', 'M-2', 'M-3']]);
   });
 
-  it('sends the due orders, keeps a marker for the unfinished ones only, and deletes it once all are finished', async () => {
+  it('deletes a group commit\'s marker with the transition that finishes the last of its orders, and not before', async () => {
     const { orders, store } = await testServices();
-    await orders.createMany(['S-1', 'S-2', 'S-3', 'S-4'].map(order));
+    await orders.createMany(['G-1', 'G-2', 'G-3'].map(order));
+    const now = Date.now();
+    const [first, second, third] = await Promise.all(['G-1', 'G-2', 'G-3'].map(async (id) => (await orders.claim((await orders.get(id))!, now, 30_000))!));
+    expect(await orders.complete(first!, now)).toBe(true);
+    expect((await markersOf(store)).map((marker) => marker.ids)).toEqual([['G-1', 'G-2', 'G-3']]);
+    // A retry is no final transition: the marker stays for G-2.
+    expect(await orders.retryLater(second!, now, 'again', now + 1_000)).toBe(true);
+    expect(await markersOf(store)).toHaveLength(1);
+    const [failed, completed] = await Promise.all([orders.fail(third!, now, 'broken'), orders.complete({ ...second!, failed_attempts: 1 }, now)]);
+    expect([failed, completed]).toEqual([true, true]);
+    expect(await markersOf(store)).toEqual([]);
+  });
+
+  it('leaves the marker of orders another process finished to the sweeper', async () => {
+    const { orders, store } = await testServices();
+    const elsewhere = new OrderRepository(store);
+    await orders.createMany(['E-1', 'E-2'].map(order));
+    const now = Date.now();
+    expect(await elsewhere.complete((await elsewhere.claim((await orders.get('E-1'))!, now, 30_000))!, now)).toBe(true);
+    expect(await orders.complete((await orders.claim((await orders.get('E-2'))!, now, 30_000))!, now)).toBe(true);
+    expect((await markersOf(store)).map((marker) => marker.ids)).toEqual([['E-1', 'E-2']]);
+    await sweep(orders, recordingQueue().queue, everything());
+    expect(await markersOf(store)).toEqual([]);
+  });
+
+  it('sends the due orders, keeps a marker for the unfinished ones only, and deletes it once all are finished', async () => {
+    const { store, orders: creator } = await testServices();
+    // Another process works on them: the sweeper, not the creator's transitions, tidies their marker.
+    const orders = new OrderRepository(store);
+    await creator.createMany(['S-1', 'S-2', 'S-3', 'S-4'].map(order));
     const now = Date.now();
     for (const id of ['S-1', 'S-2']) {
       const claimed = await orders.claim((await orders.get(id))!, now, 30_000);
