@@ -8,9 +8,10 @@ import type { AttributeValue, TransactWriteItem } from '@aws-sdk/client-dynamodb
  * (`pk=DUE#<shard>`, `sk=<creation time>#<random>`). A marker lives until all of its orders are COMPLETED or
  * FAILED: the sweeper reads markers oldest first, re-queues the orders that are due, shrinks a marker to the
  * orders not finished yet and deletes it once none is left. A marker listing one order alone (every create in
- * Lambda, a lone create locally) is deleted by that order's final transition, so the sweeper finds nothing to
- * tidy there. Compared with a sparse index of due orders, a batch of 98 orders costs one item write instead
- * of 98 index entries, and a claim or a retry touches no index at all.
+ * Lambda, a lone create locally) is deleted by that order's final transition, and a shared one by the transition
+ * commit of its creating process that finishes the last of its orders (see `OrderRepository`), so the sweeper
+ * mostly finds nothing to tidy. Compared with a sparse index of due orders, a batch of 98 orders costs one item
+ * write instead of 98 index entries, and a claim or a retry touches no index at all.
  */
 
 const S = (value: string): AttributeValue.SMember => ({ S: value });
