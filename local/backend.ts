@@ -49,6 +49,7 @@ export async function startLocalBackend(config: Config, dataFolder: string): Pro
       await dynamodb.stop();
       throw error;
     });
+    if (warmed.shed > 0) services.logger.warn('warm-up requests shed: the machine is busy, or the store slow', { shed: warmed.shed });
     services.logger.info('warmed up', { orders: warmed.orders, duration_ms: warmed.ms });
   }
   installServices(services);

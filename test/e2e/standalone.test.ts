@@ -234,6 +234,23 @@ describe(`${SCRIPT} under load and across restarts`, () => {
   );
 });
 
+describe(`${SCRIPT} warming up on a busy machine`, () => {
+  it(
+    'starts when the service sheds some of its warm-up, and says so',
+    async () => {
+      const dataDir = await mkdtemp(join(tmpdir(), 'orders-shed-'));
+      temporaryFolders.push(dataDir);
+      // A warm-up wave of 1 000 requests at once against a limit of 20: most are answered 503.
+      const service = await start({ DYNAMODB_ENDPOINT: '', DATA_DIR: dataDir, TABLE_NAME: uniqueTable('shed'), WARMUP_ORDERS: '1000', MAX_REQUESTS_IN_FLIGHT: '20', LOG_LEVEL: 'INFO' });
+      expect(service.output()).toMatch(/"message":"warm-up requests shed[^"]*"[^\n]*"shed":[1-9]/);
+      expect(service.output()).toMatch(/"message":"warmed up"/);
+      expect((await postOrder(service.url, validOrder({ order_id: 'after-a-shed-warm-up' }))).status).toBe(201);
+      expect(await stopForSure(service)).toBe(0);
+    },
+    START_TIMEOUT_MS * 2,
+  );
+});
+
 describe(`${SCRIPT} with its own DynamoDB Local: what it exposes`, () => {
   it(
     'listens on loopback only: the API (node) and DynamoDB Local (java)',
