@@ -6,8 +6,9 @@ export default {
   vitest: { configFile: 'vitest.mutation.config.ts' },
   mutate: ['lib/**/*.ts', '!lib/web/**'],
   coverageAnalysis: 'perTest',
-  // Two cores: each runner has its own vitest and DynamoDB Local.
-  concurrency: 2,
+  // Each runner has its own vitest and DynamoDB Local. The tests mostly wait on the store and on their polls
+  // (two runners kept two cores 40% busy), so four runners on two cores.
+  concurrency: 4,
   timeoutMS: 10_000,
   // A mutant of a module-level constant runs every related test file (half a minute each here): those are
   // left out of the score, so a run of lib/ fits in CI's budget. README, Mutation testing, counts them.
