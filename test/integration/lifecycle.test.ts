@@ -223,7 +223,8 @@ describe('processing orders', () => {
   it('ends FAILED an order whose back-off ran out after its last allowed attempt failed, with that failure', async () => {
     const { orderService, orders, processor, store } = await testServices({ MAX_ATTEMPTS: '1' });
     await orderService.create(validOrder({ order_id: 'SPENT-1' }));
-    const now = Date.now();
+    // A second in the past, so its back-off is over by the processor's own clock.
+    const now = Date.now() - 1_000;
     // Its failure was recorded as a retry (under a larger budget), and its back-off is over.
     const claimed = (await orders.claim((await orders.getState('SPENT-1'))!, now, 30_000))!;
     await orders.retryLater(claimed, now + 10, 'no luck', now + 20);
