@@ -15,7 +15,13 @@ import software.amazon.dynamodb.services.local.server.LocalDynamoDBServerHandler
  */
 public class LoopbackDynamoDBLocal {
   public static void main(String[] args) throws Exception {
-    CommandLineInput input = new CommandLineInput(args);
+    // -port 0: the OS picks a free port as Jetty binds it (the line printed below says which). CommandLineInput
+    // only takes 1-65535, so that option is kept from it.
+    java.util.List<String> rest = new java.util.ArrayList<>(java.util.Arrays.asList(args));
+    int at = rest.indexOf("-port");
+    boolean anyPort = at >= 0 && at + 1 < rest.size() && rest.get(at + 1).equals("0");
+    if (anyPort) rest.subList(at, at + 2).clear();
+    CommandLineInput input = new CommandLineInput(rest.toArray(new String[0]));
     if (!input.init()) System.exit(2);
     LocalDynamoDBServerHandler handler = new LocalDynamoDBServerHandler(
         new LocalDynamoDBRequestHandler(0, input.isInMemory(), input.getDbPath(), input.getSharedDb(), input.shouldDelayTransientStatuses()),
@@ -24,7 +30,7 @@ public class LoopbackDynamoDBLocal {
     Server server = new Server();
     ServerConnector connector = new ServerConnector(server);
     connector.setHost("127.0.0.1");
-    connector.setPort(input.getPort());
+    connector.setPort(anyPort ? 0 : input.getPort());
     server.addConnector(connector);
     // DynamoDBProxyServer's handler chain, on our server: its own Jetty server (every interface) is never started.
     server.setHandler(new DynamoDBProxyServer(input.getPort(), handler).setUpHandler(handler));

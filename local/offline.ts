@@ -1,5 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { loadConfig } from '../lib/config.ts';
 import { shutdownGraceMs, startLocalBackend } from './backend.ts';
@@ -15,8 +16,11 @@ export interface OfflineRuntime {
    * browser and no other machine or user can reach it.
    */
   invokeSocket: string;
-  /** Throws a StartupError if serverless-offline listens beyond loopback while no API keys are configured. */
-  checkListening: () => void;
+  /**
+   * Throws a StartupError if serverless-offline listens beyond loopback while no API keys are configured; else
+   * returns the TCP addresses it listens on.
+   */
+  checkListening: () => AddressInfo[];
   stop: () => Promise<void>;
 }
 

@@ -44,7 +44,10 @@ export default class LocalRuntimePlugin {
    */
   async checkListening() {
     try {
-      this.runtime.checkListening();
+      // Where the API really listens: serverless-offline's own line repeats the port it was given, even 0.
+      for (const { address, family, port } of this.runtime.checkListening()) {
+        this.log.notice(`Order service API listening on http://${family === 'IPv6' ? `[${address}]` : address}:${port}`);
+      }
     } catch (error) {
       await this.stop();
       this.log.error(error.message);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { LAPSE } from '../../lib/orderWrites.ts';
 import type { StoredOrder } from '../../lib/orders.ts';
 import { countByStatus, dynamodbEndpoint, pollUntil, scanOrders, testServices, uniqueTable, validOrder } from '../support.ts';
 import {
@@ -70,7 +71,10 @@ describe('kill -9 of the standalone process', () => {
       await first.stop('SIGKILL');
       const answers = await sending;
       const beforeRestart = tally(answers);
-      const atDeath = countByStatus(await scanOrders(store));
+      const atDeathScan = await scanOrders(store);
+      const atDeath = countByStatus(atDeathScan);
+      // Held by the dead process: each must be taken over once its lease runs out.
+      const heldAtDeath = atDeathScan.filter((order) => order.status === 'PROCESSING');
 
       // Every order the client did not see acknowledged is sent again, as a client would retry it:
       // 201 if the crash lost it before it was stored, 200 (a replay) if only the answer was lost.
@@ -119,6 +123,12 @@ describe('kill -9 of the standalone process', () => {
       expect(scanned.map((order) => order.order_id).sort(), context).toEqual(orders.map((order) => order.order_id));
       expectEachTransitionOnce(scanned, context);
       const takenOver = scanned.filter((order: StoredOrder) => order.attempts > 1).length;
+      expect(heldAtDeath.length, `${context}: orders held when the process died`).toBeGreaterThan(0);
+      for (const held of heldAtDeath) {
+        const after = scanned.find((order) => order.order_id === held.order_id)!;
+        expect(after.attempts, `${context}: ${held.order_id} taken over`).toBeGreaterThan(held.attempts);
+        expect(after.failures, `${context}: ${held.order_id} taken over`).toContainEqual(expect.objectContaining({ attempt: held.attempts, error: LAPSE }));
+      }
 
       console.log(
         `[crash] run ${run}, seed ${seed}: killed after ${acks} of ${ORDERS} acknowledged (target ${killAfter}); ` +

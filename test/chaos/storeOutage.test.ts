@@ -2,7 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, startDynamoDBLocal, type DynamoDBLocal } from '../../local/dynamodbLocal.ts';
+import { LAPSE } from '../../lib/orderWrites.ts';
+import { startDynamoDBLocal, type DynamoDBLocal } from '../../local/dynamodbLocal.ts';
 import { countByStatus, pollUntil, testServices, uniqueTable, validOrder } from '../support.ts';
 import { expectEachTransitionOnce, expectMetricsEqualScan, getMetrics, postAll, postOrder, standaloneSpawner, tally, type Answer } from './harness.ts';
 
@@ -55,8 +56,9 @@ describe('the store going away', () => {
     async () => {
       const dataDir = await mkdtemp(join(tmpdir(), 'orders-outage-'));
       folders.push(dataDir);
-      const port = await freePort();
-      dynamodb = await startDynamoDBLocal({ dataDir, port });
+      dynamodb = await startDynamoDBLocal({ dataDir });
+      // The service keeps its endpoint: the store comes back on the port it had.
+      const { port } = dynamodb;
       const table = uniqueTable('outage');
       const { store } = await testServices({ TABLE_NAME: table, DYNAMODB_ENDPOINT: dynamodb.endpoint });
       const service = await start({
@@ -135,6 +137,10 @@ describe('the store going away', () => {
       expect(countByStatus(scanned)).toEqual({ PENDING: 0, PROCESSING: 0, COMPLETED: total, FAILED: 0 });
       expect(scanned.map((order) => order.order_id).sort()).toEqual([...orders, ...refused].map((order) => String(order.order_id)).sort());
       expectEachTransitionOnce(scanned, 'after the outage');
+      // Work the outage cut off (its outcome could not be written) was taken over once its lease ran out.
+      const takenOver = scanned.filter((order) => order.failures?.some((failure) => failure.error === LAPSE));
+      expect(takenOver.length).toBeGreaterThan(0);
+      for (const order of takenOver) expect(order.attempts).toBeGreaterThan(1);
       // A new order after the recovery is created and processed like any other.
       const late = await postOrder(service.url, validOrder({ order_id: 'outage-after' }));
       expect(late).toMatchObject({ kind: 'answered', status: 201 });
@@ -145,7 +151,7 @@ describe('the store going away', () => {
           `${latencies.length} requests during a ${Math.round(storeBack - outageStarted)} ms outage all answered 503 problem JSON ` +
           `(median ${latencies[Math.floor(latencies.length / 2)]} ms, max ${latencies.at(-1)} ms, bound ${UNAVAILABLE_ANSWER_MS} ms); ` +
           `healthy ${healthyMs} ms after DynamoDB Local answered again, the ${refused.length} refused orders accepted ${Math.round(acceptedAt - storeBack)} ms after it; ` +
-          `all ${total} COMPLETED ${completedMs} ms after the store came back (retried creates ${JSON.stringify(tally(retried))})`,
+          `all ${total} COMPLETED ${completedMs} ms after the store came back, ${takenOver.length} taken over (retried creates ${JSON.stringify(tally(retried))})`,
       );
       await service.stop('SIGKILL');
     },

@@ -1,7 +1,6 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isLoopbackAddress } from '../../lib/hostCheck.ts';
-import { freePort } from '../../local/dynamodbLocal.ts';
 import { listeningSocketsOf, processTree } from '../sockets.ts';
 import { dynamodbEndpoint, pollUntil, runToEnd, startService, uniqueTable, validOrder, type RunningService } from '../support.ts';
 import { API_KEYS, describeAuth, KEYS } from './authContract.ts';
@@ -10,19 +9,20 @@ import { describeContract } from './contract.ts';
 const SCRIPT = 'start:offline';
 const spawned: RunningService[] = [];
 
-/** `npm run start:offline` on free ports, with its own table on the test run's DynamoDB Local. */
+/** `npm run start:offline` on a port the OS picks as it binds (port 0), with its own table on the test run's DynamoDB Local. */
 const start = async (env: Record<string, string> = {}): Promise<RunningService> => {
   const service = await startService(
     SCRIPT,
     {
-      PORT: String(await freePort()),
+      PORT: '0',
       DYNAMODB_ENDPOINT: dynamodbEndpoint(),
       TABLE_NAME: uniqueTable('offline'),
       PROCESSING_MIN_MS: '20',
       PROCESSING_MAX_MS: '60',
       ...env,
     },
-    { timeoutMs: 120_000, readyPattern: /Server ready: (http:\/\/[^\s]+)/ },
+    // The plugin's line, with the port bound (serverless-offline's own "Server ready" repeats the 0).
+    { timeoutMs: 120_000, readyPattern: /Order service API listening on (http:\/\/\S+)/ },
   );
   spawned.push(service);
   return service;
@@ -44,7 +44,7 @@ describeContract(
 /** `npm run start:offline -- <args>` to its end, as a refused start ends. */
 const runOffline = async (env: Record<string, string>, args: string[] = []) =>
   runToEnd('npm', ['run', '--silent', SCRIPT, ...(args.length > 0 ? ['--', ...args] : [])], {
-    PORT: String(await freePort()),
+    PORT: '0',
     DYNAMODB_ENDPOINT: dynamodbEndpoint(),
     TABLE_NAME: uniqueTable('offline-open'),
     ...env,

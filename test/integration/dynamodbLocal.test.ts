@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isLoopbackAddress } from '../../lib/hostCheck.ts';
-import { freePort, jarFolder } from '../../local/dynamodbLocal.ts';
+import { jarFolder } from '../../local/dynamodbLocal.ts';
 import { loopbackLauncher } from '../../local/dynamodbLoopback.ts';
 import { listenersOn, listeningSocketsOf } from '../sockets.ts';
 import { dynamodbEndpoint, pollUntil } from '../support.ts';
@@ -55,16 +55,16 @@ describe('DynamoDB Local as local/dynamodbLocal.ts starts it', () => {
 
   it('grants no CORS even to an origin -cors names: the allow-list is set, not left to a default', async () => {
     const folder = jarFolder();
-    const port = await freePort();
     const java = spawn(
       'java',
-      [`-Djava.library.path=${join(folder, 'DynamoDBLocal_lib')}`, ...(await loopbackLauncher(folder)), '-port', String(port), '-inMemory', '-cors', 'https://evil.example'],
+      [`-Djava.library.path=${join(folder, 'DynamoDBLocal_lib')}`, ...(await loopbackLauncher(folder)), '-port', '0', '-inMemory', '-cors', 'https://evil.example'],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     try {
       let output = '';
       java.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      await pollUntil(() => (output.includes('listening on') ? true : undefined), { what: 'the launcher to listen' });
+      // Port 0: Java binds a port the OS picks, and says which.
+      const port = await pollUntil(() => /listening on 127\.0\.0\.1:(\d+)/.exec(output)?.[1], { what: 'the launcher to listen' });
 
       const answer = await listTables(`http://127.0.0.1:${port}`, 'https://evil.example');
       expect(answer.status).toBe(200);

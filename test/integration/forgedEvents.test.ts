@@ -1,8 +1,9 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { handler as createOrder } from '../../functions/createOrder.ts';
 import { handler as getMetrics } from '../../functions/getMetrics.ts';
 import { handler as getStatus } from '../../functions/getStatus.ts';
+import { handler as health } from '../../functions/health.ts';
 import { handler as listOrders } from '../../functions/listOrders.ts';
 import { hashKey } from '../../lib/auth.ts';
 import type { HttpHandler } from '../../lib/http.ts';
@@ -63,5 +64,47 @@ describe.each([
 
     expect(answer.statusCode).toBe(403);
     expect(JSON.parse(answer.body!)).toMatchObject({ title: 'Forbidden', detail: 'This function serves no such route' });
+  });
+});
+
+describe('a Lambda function without API keys', () => {
+  let services: Services;
+  beforeAll(async () => {
+    services = await testServices();
+    installServices(services);
+    await services.orderService.create(validOrder({ order_id: 'FORGED-1' }));
+  });
+  afterAll(() => installServices(undefined));
+  afterEach(() => vi.unstubAllEnvs());
+
+  /** The request each function serves, as API Gateway sends it. */
+  const served: [string, HttpHandler, string][] = [
+    ['getStatus', getStatus, 'GET /orders/{order_id}'],
+    ['listOrders', listOrders, 'GET /orders'],
+    ['getMetrics', getMetrics, 'GET /metrics'],
+    ['createOrder', createOrder, 'POST /orders'],
+  ];
+
+  it.each(served)('%s fails closed: 401, whatever the Host, and nothing written', async (_name, handler, routeKey) => {
+    vi.stubEnv('AWS_LAMBDA_FUNCTION_NAME', 'order-processing-staging-fn');
+
+    const answer = await handler(forged(routeKey, { host: 'abc.execute-api.us-east-1.amazonaws.com' }));
+
+    expect(answer.statusCode).toBe(401);
+    expect(answer.headers?.['www-authenticate']).toBe('Bearer');
+    expect(await services.orders.get('FORGED-2')).toBeUndefined();
+  });
+
+  it('serves its public route without a key', async () => {
+    vi.stubEnv('AWS_LAMBDA_FUNCTION_NAME', 'order-processing-staging-health');
+
+    expect((await health(forged('GET /health', { host: 'abc.execute-api.us-east-1.amazonaws.com' }))).statusCode).toBe(200);
+  });
+
+  it('is open under serverless-offline, which sets both variables, to a request addressed to this machine', async () => {
+    vi.stubEnv('AWS_LAMBDA_FUNCTION_NAME', 'order-processing-local-getStatus');
+    vi.stubEnv('IS_OFFLINE', 'true');
+
+    expect((await getStatus(forged('GET /orders/{order_id}'))).statusCode).toBe(200);
   });
 });

@@ -208,6 +208,33 @@ describe('processing orders', () => {
     expect(await orders.get('STALE-1')).toMatchObject({ status: 'COMPLETED', attempts: 2 });
   });
 
+  it('lets no claim take a PROCESSING order before its lease ends, by the clock the claimer gives', async () => {
+    const { orderService, orders } = await testServices();
+    await orderService.create(validOrder({ order_id: 'LEASED-1' }));
+    const now = Date.now();
+    await orders.claim((await orders.getState('LEASED-1'))!, now, 30_000);
+    const leased = (await orders.getState('LEASED-1'))!;
+
+    expect(await orders.claim(leased, now + 29_999, 30_000, true)).toBeUndefined();
+    expect(await orders.getState('LEASED-1')).toMatchObject({ attempts: 1, due_at: now + 30_000 });
+    expect(await orders.claim(leased, now + 30_000, 30_000, true)).toMatchObject({ attempts: 2, due_at: now + 60_000 });
+  });
+
+  it('ends FAILED an order whose back-off ran out after its last allowed attempt failed, with that failure', async () => {
+    const { orderService, orders, processor, store } = await testServices({ MAX_ATTEMPTS: '1' });
+    await orderService.create(validOrder({ order_id: 'SPENT-1' }));
+    // A second in the past, so its back-off is over by the processor's own clock.
+    const now = Date.now() - 1_000;
+    // Its failure was recorded as a retry (under a larger budget), and its back-off is over.
+    const claimed = (await orders.claim((await orders.getState('SPENT-1'))!, now, 30_000))!;
+    await orders.retryLater(claimed, now + 10, 'no luck', now + 20);
+
+    expect(await processor.process('SPENT-1')).toEqual({ kind: 'failed', error: 'no luck' });
+    expect(await orders.get('SPENT-1')).toMatchObject({ status: 'FAILED', error: 'no luck', attempts: 1, failures: [expect.objectContaining({ attempt: 1, error: 'no luck' })] });
+    expect((await readMetrics(store)).status_counts).toEqual({ PENDING: 0, PROCESSING: 0, COMPLETED: 0, FAILED: 1 });
+    expect(await processor.process('SPENT-1')).toEqual({ kind: 'skipped', reason: 'finished' });
+  });
+
   it('commits concurrent transitions together, and answers a stale one false without failing the others', async () => {
     const { orderService, orders, store } = await testServices();
     const ids = Array.from({ length: 40 }, (_, i) => `BATCH-${i}`);

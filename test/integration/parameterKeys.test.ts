@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -7,6 +5,7 @@ import { handler as getMetrics } from '../../functions/getMetrics.ts';
 import { hashKey } from '../../lib/auth.ts';
 import { parameterKeys } from '../../lib/parameterKeys.ts';
 import { createServices, installServices, type Services } from '../../lib/services.ts';
+import { awsError, LOOPBACK_CREDENTIALS, startAwsLoopback, type AwsLoopback } from '../awsLoopback.ts';
 import { testConfig, testServices } from '../support.ts';
 
 // SSM itself cannot run here: a loopback HTTP server poses as it, so the SDK's real request and response
@@ -15,43 +14,30 @@ const PARAMETER = '/order-processing/test/api-keys';
 const MAX_AGE_MS = 5 * 60_000;
 const entry = (name: string, key: string) => `${name}:metrics:read:${hashKey(key).toString('hex')}`;
 
-/** What the fake SSM answers next: the parameter's value, or an error as SSM sends one. */
+/** What the stand-in for SSM answers next: the parameter's value, or an error as SSM sends one. */
 let answer: { value: string } | { status: number; type: string };
-const reads: { target: string; body: { Name?: string; WithDecryption?: boolean } }[] = [];
-let ssm: Server;
-let ssmUrl: string;
+let ssm: AwsLoopback;
 
 beforeAll(async () => {
-  ssm = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-    req.on('end', () => {
-      reads.push({ target: String(req.headers['x-amz-target']), body: JSON.parse(body) });
-      res.setHeader('content-type', 'application/x-amz-json-1.1');
-      if ('value' in answer) {
-        res.end(JSON.stringify({ Parameter: { Name: PARAMETER, Type: 'SecureString', Value: answer.value, Version: reads.length } }));
-      } else {
-        res.statusCode = answer.status;
-        res.end(JSON.stringify({ __type: answer.type, message: 'refused by the fake SSM' }));
-      }
-    });
-  });
-  await new Promise<void>((resolve) => ssm.listen(0, '127.0.0.1', resolve));
-  ssmUrl = `http://127.0.0.1:${(ssm.address() as AddressInfo).port}`;
+  ssm = await startAwsLoopback(() =>
+    'value' in answer
+      ? { body: { Parameter: { Name: PARAMETER, Type: 'SecureString', Value: answer.value, Version: ssm.requests.length } } }
+      : awsError(answer.status, answer.type),
+  );
 });
-afterAll(() => new Promise((resolve) => ssm.close(resolve)));
+afterAll(() => ssm.close());
 
 describe('API keys from SSM, re-read as they age', () => {
   let services: Services;
   let now = 0;
   beforeEach(async () => {
-    reads.length = 0;
+    ssm.requests.length = 0;
     now = 1_000_000;
     // The failed reads are logged as errors, which here are expected.
     services = await testServices({ LOG_LEVEL: 'SILENT' });
     services.apiKeys = parameterKeys({
       // One attempt per read, so that every read is one request to count.
-      client: new SSMClient({ endpoint: ssmUrl, region: 'us-east-1', maxAttempts: 1, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
+      client: new SSMClient({ endpoint: ssm.endpoint, region: 'us-east-1', maxAttempts: 1, credentials: LOOPBACK_CREDENTIALS }),
       name: PARAMETER,
       maxAgeMs: MAX_AGE_MS,
       logger: services.logger,
@@ -78,7 +64,7 @@ describe('API keys from SSM, re-read as they age', () => {
   it('reads the parameter with decryption, through the SDK', async () => {
     answer = { value: entry('ops', 'key-a') };
     expect((await metricsWith('key-a')).status).toBe(200);
-    expect(reads).toEqual([{ target: 'AmazonSSM.GetParameter', body: { Name: PARAMETER, WithDecryption: true } }]);
+    expect(ssm.requests).toEqual([{ target: 'AmazonSSM.GetParameter', body: { Name: PARAMETER, WithDecryption: true } }]);
   });
 
   it('stops accepting a revoked key once the keys it holds reach the maximum age, not before', async () => {
@@ -88,12 +74,12 @@ describe('API keys from SSM, re-read as they age', () => {
     answer = { value: entry('b', 'key-b') };
     now += MAX_AGE_MS - 1;
     expect((await metricsWith('key-a')).status).toBe(200);
-    expect(reads).toHaveLength(1);
+    expect(ssm.requests).toHaveLength(1);
 
     now += 1;
     expect((await metricsWith('key-a')).status).toBe(401);
     expect((await metricsWith('key-b')).status).toBe(200);
-    expect(reads).toHaveLength(2);
+    expect(ssm.requests).toHaveLength(2);
   });
 
   it('keeps the known keys when a re-read fails, and backs off before the next read', async () => {
@@ -103,23 +89,23 @@ describe('API keys from SSM, re-read as they age', () => {
     answer = { status: 400, type: 'ThrottlingException' };
     now += MAX_AGE_MS;
     expect((await metricsWith('key-a')).status).toBe(200);
-    expect(reads).toHaveLength(2);
+    expect(ssm.requests).toHaveLength(2);
 
     // Back-off: 1 s after the first failure, then 2 s; meanwhile no read at all.
     now += 999;
     expect((await metricsWith('key-a')).status).toBe(200);
-    expect(reads).toHaveLength(2);
+    expect(ssm.requests).toHaveLength(2);
     now += 1;
     expect((await metricsWith('key-a')).status).toBe(200);
-    expect(reads).toHaveLength(3);
+    expect(ssm.requests).toHaveLength(3);
     now += 1_999;
     expect((await metricsWith('key-a')).status).toBe(200);
-    expect(reads).toHaveLength(3);
+    expect(ssm.requests).toHaveLength(3);
 
     answer = { value: entry('b', 'key-b') };
     now += 1;
     expect((await metricsWith('key-a')).status).toBe(401);
-    expect(reads).toHaveLength(4);
+    expect(ssm.requests).toHaveLength(4);
   });
 
   it('answers 503 with Retry-After until a first read succeeds; a burst makes one read per back-off', async () => {
@@ -127,15 +113,15 @@ describe('API keys from SSM, re-read as they age', () => {
     const burst = await Promise.all(Array.from({ length: 20 }, () => metricsWith('key-a')));
     expect(burst.map((result) => result.status)).toEqual(Array(20).fill(503));
     expect(burst[0]!.retryAfter).toBe('1');
-    expect(reads).toHaveLength(1);
+    expect(ssm.requests).toHaveLength(1);
 
     expect((await metricsWith('key-a')).status).toBe(503);
-    expect(reads).toHaveLength(1);
+    expect(ssm.requests).toHaveLength(1);
 
     answer = { value: entry('a', 'key-a') };
     now += 1_000;
     expect((await metricsWith('key-a')).status).toBe(200);
-    expect(reads).toHaveLength(2);
+    expect(ssm.requests).toHaveLength(2);
   });
 });
 
@@ -144,14 +130,14 @@ describe('the composition root', () => {
 
   it('reads the keys from API_KEYS_PARAMETER when it is set (the cloud)', async () => {
     answer = { value: entry('ops', 'key-a') };
-    reads.length = 0;
+    ssm.requests.length = 0;
     // The SDK's own setting for a service's endpoint, as a developer would point it at a stand-in.
-    vi.stubEnv('AWS_ENDPOINT_URL_SSM', ssmUrl);
+    vi.stubEnv('AWS_ENDPOINT_URL_SSM', ssm.endpoint);
     vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
     vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
     const services = createServices(testConfig({ API_KEYS_PARAMETER: PARAMETER }));
 
     expect((await services.apiKeys()).map((key) => key.name)).toEqual(['ops']);
-    expect(reads).toHaveLength(1);
+    expect(ssm.requests).toHaveLength(1);
   });
 });

@@ -1,6 +1,6 @@
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { handler } from '../../functions/processOrder.ts';
 import { readMetrics } from '../../lib/metrics.ts';
 import { installServices, type Services } from '../../lib/services.ts';
@@ -28,12 +28,13 @@ const event = (...records: SQSRecord[]): SQSEvent => ({ Records: records });
 const context = { awsRequestId: 'test', functionName: 'processOrder', getRemainingTimeInMillis: () => 30_000 } as Context;
 const message = (orderId: string) => JSON.stringify({ order_id: orderId });
 
+// Each test on a table of its own: any one runs alone (`-t`).
 let services: Services;
-beforeAll(async () => {
+beforeEach(async () => {
   services = await testServices();
   installServices(services);
 });
-afterAll(() => installServices(undefined));
+afterEach(() => installServices(undefined));
 
 describe('processOrder (SQS batch)', () => {
   it('completes every good record of a batch', async () => {
@@ -46,6 +47,9 @@ describe('processOrder (SQS batch)', () => {
   });
 
   it('ends the message of an unknown or already completed order instead of retrying it', async () => {
+    await services.orderService.create(validOrder({ order_id: 'SQS-1' }));
+    await handler(event(record(message('SQS-1'))), context);
+
     const response = await handler(event(record(message('NO-SUCH-ORDER')), record(message('SQS-1'))), context);
 
     expect(response).toEqual({ batchItemFailures: [] });
@@ -60,7 +64,7 @@ describe('processOrder (SQS batch)', () => {
 
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'bad-message' }, { itemIdentifier: 'no-id' }] });
     expect((await services.orders.get('SQS-4'))?.status).toBe('COMPLETED');
-    expect((await readMetrics(services.store)).status_counts).toEqual({ PENDING: 0, PROCESSING: 0, COMPLETED: 4, FAILED: 0 });
+    expect((await readMetrics(services.store)).status_counts).toEqual({ PENDING: 0, PROCESSING: 0, COMPLETED: 1, FAILED: 0 });
   });
 
   it('fails the record of an unreadable order, quarantines the order at its POISON_MAX_TRIES-th try, and keeps failing it so SQS moves it to the dead-letter queue', async () => {

@@ -28,9 +28,24 @@ describe('parseApiKeys', () => {
     ['a missing hash', 'shop1:orders:read', /SHA-256 of the key as 64 hex digits/],
     ['an unknown scope', `shop1:orders:delete:${hex('k')}`, /unknown scopes: orders:delete/],
     ['a hash that is not 64 hex digits', 'shop1:orders:read:abc', /SHA-256 of the key as 64 hex digits/],
+    ['a hash with a character before its 64 hex digits', `shop1:orders:read:g${hex('k')}`, /SHA-256 of the key as 64 hex digits/],
+    ['a hash with a character after its 64 hex digits', `shop1:orders:read:${hex('k')}g`, /SHA-256 of the key as 64 hex digits/],
+    ['an entry without a name', `:orders:read:${hex('k')}`, /^API key entry 1 must be name:scope1\+scope2:sha256hex$/],
+    ['an entry without scopes', `shop1::${hex('k')}`, /^API key entry 1 must be name:scope1\+scope2:sha256hex$/],
+    ['an entry of name and hash only', `shop1:${hex('k')}`, /^API key entry 1 must be name:scope1\+scope2:sha256hex$/],
   ])('refuses %s', (_, text, message) => {
     expect(() => parseApiKeys(text)).toThrow(ApiKeysError);
     expect(() => parseApiKeys(text)).toThrow(message);
+  });
+
+  it('names the entry, the unknown scopes and the known ones', () => {
+    expect(() => parseApiKeys(`ops:metrics:read:${hex('k1')},shop1:orders:delete+orders:purge:${hex('k2')}`)).toThrow(
+      'API key "shop1" has unknown scopes: orders:delete, orders:purge (known: orders:write, orders:read, metrics:read)',
+    );
+  });
+
+  it('raises an error named ApiKeysError, as the start-up error handling reads it', () => {
+    expect(() => parseApiKeys('shop1')).toThrow(expect.objectContaining({ name: 'ApiKeysError' }));
   });
 });
 
@@ -63,6 +78,16 @@ describe('presentedKey', () => {
   it('takes x-api-key when there is no Bearer token', () => {
     expect(presentedKey({ 'x-api-key': ' k ' })).toBe('k');
     expect(presentedKey({ authorization: 'Basic dXNlcjpwYXNz', 'X-Api-Key': 'k2' })).toBe('k2');
+  });
+
+  it('takes a Bearer token after any run of spaces, and ignores spaces after it', () => {
+    expect(presentedKey({ authorization: 'Bearer   abc' })).toBe('abc');
+    expect(presentedKey({ authorization: 'Bearer abc  ' })).toBe('abc');
+  });
+
+  it('takes no Bearer token from a header that is not one Bearer token', () => {
+    expect(presentedKey({ authorization: 'NotBearer abc' })).toBeUndefined();
+    expect(presentedKey({ authorization: 'Bearer abc def', 'x-api-key': 'k' })).toBe('k');
   });
 
   it('finds none without either header', () => {

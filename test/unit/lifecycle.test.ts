@@ -18,6 +18,7 @@ describe('nextStep', () => {
   it.each<[string, LifecycleState, NextStep]>([
     ['claims a pending order', { status: 'PENDING', attempts: 0 }, { kind: 'claim' }],
     ['claims a pending order whatever its attempts say', { status: 'PENDING', attempts: 5 }, { kind: 'claim' }],
+    ['claims a pending order whatever its other fields say', { status: 'PENDING', attempts: 0, due_at: NOW + 60_000, failed_attempts: MAX_ATTEMPTS }, { kind: 'claim' }],
     ['finishes with a completed order', { status: 'COMPLETED', attempts: 1 }, { kind: 'finished' }],
     ['finishes with a failed order', { status: 'FAILED', attempts: MAX_ATTEMPTS }, { kind: 'finished' }],
     [
@@ -133,6 +134,8 @@ describe('lastAttemptOpen', () => {
     ['an attempt whose failure is recorded', { status: 'PROCESSING', attempts: 2, failed_attempts: 1, lapsed: 1 }, false],
     ['an attempt after a lapse and a failure', { status: 'PROCESSING', attempts: 3, failed_attempts: 1, lapsed: 1 }, true],
     ['a pending order', { status: 'PENDING', attempts: 0 }, false],
+    ['a completed order', { status: 'COMPLETED', attempts: 1 }, false],
+    ['a failed order', { status: 'FAILED', attempts: 2, failed_attempts: 1 }, false],
   ])('%s: %s', (_, order, open) => {
     expect(lastAttemptOpen(order)).toBe(open);
   });

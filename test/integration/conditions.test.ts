@@ -1,0 +1,116 @@
+import { TransactWriteItemsCommand, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { readMetrics } from '../../lib/metrics.ts';
+import { faultOrder, LAPSE, quarantineFaulted } from '../../lib/orderWrites.ts';
+import type { Services } from '../../lib/services.ts';
+import { testServices, validOrder } from '../support.ts';
+
+// The repository's conditions and the writes around quarantine, against DynamoDB Local, with the clock given.
+
+/** The ids the due markers list. */
+const markedIds = async ({ orders }: Services) => {
+  const ids: string[] = [];
+  await orders.scanMarkers(Date.now() + 60_000, (markers) => {
+    ids.push(...markers.flatMap((marker) => marker.ids));
+    return true;
+  });
+  return ids;
+};
+
+/** An order whose lease ran out with no outcome twice: claimed, then taken over, each with a 1 ms lease. */
+const lapsedTwice = async (services: Services, orderId: string, now: number) => {
+  await services.orderService.create(validOrder({ order_id: orderId }));
+  const first = (await services.orders.claim((await services.orders.getState(orderId))!, now, 1))!;
+  return (await services.orders.claim(first, now + 10, 1, true))!;
+};
+
+describe('the repository conditions', () => {
+  it('sets aside an order whose lease ran out once too often, off its marker and on the quarantine listing', async () => {
+    const services = await testServices({ POISON_MAX_TRIES: '2' });
+    const { orders, processor, store } = services;
+    await lapsedTwice(services, 'LOOP-1', Date.now() - 1_000);
+    expect(await markedIds(services)).toEqual(['LOOP-1']);
+
+    expect(await processor.process('LOOP-1')).toEqual({ kind: 'quarantined', error: `${LAPSE} on 2 attempts with no outcome recorded` });
+
+    expect(await orders.getState('LOOP-1')).toMatchObject({ status: 'PROCESSING', attempts: 2, lapsed: 2, faults: 2, quarantined: expect.any(String) });
+    expect((await orders.get('LOOP-1'))?.failures).toEqual([
+      expect.objectContaining({ attempt: 1, error: LAPSE }),
+      expect.objectContaining({ attempt: 2, error: LAPSE }),
+    ]);
+    expect(await orders.listQuarantined()).toEqual([{ order_id: 'LOOP-1', at: expect.any(String), error: `${LAPSE} on 2 attempts with no outcome recorded` }]);
+    expect(await markedIds(services)).toEqual([]);
+    expect((await readMetrics(store)).quarantined).toBe(1);
+    expect(await processor.process('LOOP-1')).toEqual({ kind: 'quarantined' });
+  });
+
+  it('requeues a quarantined order once: off the listing, its faults cleared, on a marker, then processed', async () => {
+    const services = await testServices({ POISON_MAX_TRIES: '2' });
+    const { orders, processor, store } = services;
+    await lapsedTwice(services, 'LOOP-2', Date.now() - 1_000);
+    await processor.process('LOOP-2');
+
+    expect(await orders.requeue('LOOP-2', Date.now())).toBe(true);
+    expect(await orders.requeue('LOOP-2', Date.now())).toBe(false);
+
+    const requeued = await orders.getState('LOOP-2');
+    expect(requeued).not.toHaveProperty('quarantined');
+    expect(requeued).not.toHaveProperty('faults');
+    expect(await orders.listQuarantined()).toEqual([]);
+    expect(await markedIds(services)).toEqual(['LOOP-2']);
+    expect((await readMetrics(store)).quarantined).toBe(0);
+    expect(await processor.process('LOOP-2')).toEqual({ kind: 'completed' });
+  });
+
+  it('does not requeue an order that is not quarantined', async () => {
+    const { orderService, orders } = await testServices();
+    await orderService.create(validOrder({ order_id: 'FINE-1' }));
+    expect(await orders.requeue('FINE-1', Date.now())).toBe(false);
+  });
+
+  it('gives a taken-over attempt back: the previous attempt, due at once, still PROCESSING', async () => {
+    const services = await testServices();
+    const now = Date.now();
+    const second = await lapsedTwice(services, 'BACK-2', now);
+
+    expect(await services.orders.release(second, now + 20)).toBe(true);
+
+    expect(await services.orders.getState('BACK-2')).toMatchObject({ status: 'PROCESSING', attempts: 1, due_at: now + 20 });
+    expect((await readMetrics(services.store)).status_counts).toMatchObject({ PENDING: 0, PROCESSING: 1 });
+  });
+
+  it('counts a failed last attempt in failed_attempts', async () => {
+    const { orderService, orders } = await testServices();
+    await orderService.create(validOrder({ order_id: 'FAIL-1' }));
+    const now = Date.now();
+    const claimed = (await orders.claim((await orders.getState('FAIL-1'))!, now, 30_000))!;
+
+    expect(await orders.fail(claimed, now + 5, 'broken')).toBe(true);
+    expect(await orders.getState('FAIL-1')).toMatchObject({ status: 'FAILED', failed_attempts: 1 });
+  });
+
+  it.each(['COMPLETED', 'FAILED'])('refuses to count a fault of, or set aside, an order that became %s after it was read', async (status) => {
+    const { orderService, orders, processor, store } = await testServices({ PROCESSING_FAILURE_RATE: status === 'FAILED' ? '1' : '0', MAX_ATTEMPTS: '1' });
+    await orderService.create(validOrder({ order_id: 'DONE-1' }));
+    expect((await processor.process('DONE-1')).kind).toBe(status === 'FAILED' ? 'failed' : 'completed');
+    const write = (items: TransactWriteItem[]) => store.documentClient.send(new TransactWriteItemsCommand({ TransactItems: items }));
+
+    // As read before it finished: no faults yet.
+    await expect(write([faultOrder(store.tableName, 'DONE-1', undefined, 'late fault')])).rejects.toMatchObject({ name: 'TransactionCanceledException' });
+    await expect(write(quarantineFaulted(store.tableName, 'DONE-1', undefined, 'late fault', Date.now(), undefined, 1))).rejects.toMatchObject({
+      name: 'TransactionCanceledException',
+    });
+    expect(await orders.getState('DONE-1')).toMatchObject({ status });
+    expect(await orders.getState('DONE-1')).not.toHaveProperty('faults');
+  });
+
+  it('takes a quarantined order off the marker it had alone', async () => {
+    const services = await testServices({ POISON_MAX_TRIES: '1' });
+    await services.orderService.create(validOrder({ order_id: 'ALONE-1' }));
+    expect(await markedIds(services)).toEqual(['ALONE-1']);
+
+    expect(await services.orders.noteFault('ALONE-1', 'a fault', 1, Date.now())).toEqual({ kind: 'quarantined', faults: 1 });
+
+    expect(await markedIds(services)).toEqual([]);
+  });
+});
