@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -151,7 +152,7 @@ export async function ensureTable(store: Store): Promise<Upgrade | undefined> {
     // An index being deleted (an upgrade) fails writes in DynamoDB Local: wait for it too.
     if (described?.TableStatus === 'ACTIVE' && (described.GlobalSecondaryIndexes ?? []).every((index) => index.IndexStatus === 'ACTIVE')) break;
     if (Date.now() > deadline) throw new Error(`Table ${store.tableName} did not become active`);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   await checkShards(store);
   return upgraded;

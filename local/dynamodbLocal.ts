@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { loopbackLauncher } from './dynamodbLoopback.ts';
 
 /** Raised when DynamoDB Local cannot be started; its message is meant for a person. */
@@ -136,7 +137,6 @@ const stopChild = async (child: ChildProcess, exited: Promise<number | null>): P
   clearTimeout(timer);
 };
 
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The port the launcher says it serves on, once it does. */
 const boundPort = (output: string): number | undefined => {
