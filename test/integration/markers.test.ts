@@ -130,4 +130,26 @@ describe('due markers', () => {
     expect(sent.indexOf('F-40')).toBe(10);
     expect(sent).toHaveLength(41);
   });
+
+  it('scans the markers created at or before a time, that time included, whatever the number of digits of the time', async () => {
+    const { orders } = await testServices({ WRITE_SHARDS: '2' });
+    const createdAt = (orderId: string, ms: number) => ({ ...order(orderId), created_at: new Date(ms).toISOString() });
+    await orders.createMany([createdAt('T-5', 5)]);
+    await orders.createMany([createdAt('T-1000', 1_000)]);
+    await orders.createMany([createdAt('T-NOW', Date.now())]);
+    const scanned = async (createdBy: number) => {
+      const ids: string[] = [];
+      await orders.scanMarkers(createdBy, (markers) => {
+        ids.push(...markers.flatMap((marker) => marker.ids));
+        return true;
+      });
+      return ids.sort();
+    };
+
+    expect(await scanned(4)).toEqual([]);
+    expect(await scanned(5)).toEqual(['T-5']);
+    expect(await scanned(999)).toEqual(['T-5']);
+    expect(await scanned(1_000)).toEqual(['T-1000', 'T-5']);
+    expect(await scanned(Date.now())).toEqual(['T-1000', 'T-5', 'T-NOW']);
+  });
 });
