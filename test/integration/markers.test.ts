@@ -1,5 +1,6 @@
+import { TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { markerRange, type Marker } from '../../lib/markers.ts';
 import { OrderRepository } from '../../lib/orders.ts';
 import type { OrderQueue, OrderRef } from '../../lib/queue/port.ts';
@@ -151,5 +152,24 @@ describe('due markers', () => {
     expect(await scanned(999)).toEqual(['T-5']);
     expect(await scanned(1_000)).toEqual(['T-1000', 'T-5']);
     expect(await scanned(Date.now())).toEqual(['T-1000', 'T-5', 'T-NOW']);
+  });
+
+  it('deletes the markers a commit empties only as far as the transaction has room: never beyond its 100 items', async () => {
+    const { orders, store } = await testServices();
+    // 48 group commits of two orders: 96 completions then fill one commit, and empty 48 markers.
+    for (let i = 0; i < 48; i++) await orders.createMany([order(`R-${i}-a`), order(`R-${i}-b`)]);
+    const now = Date.now();
+    const claimed = await Promise.all(
+      Array.from({ length: 48 }, (_, i) => [`R-${i}-a`, `R-${i}-b`]).flat().map(async (id) => (await orders.claim((await orders.get(id))!, now, 30_000))!),
+    );
+    const send = vi.spyOn(store.documentClient, 'send');
+
+    const completed = await Promise.all(claimed.map((state) => orders.complete(state, now)));
+
+    expect(completed.every((ok) => ok)).toBe(true);
+    const transactions = send.mock.calls.map(([command]) => command).filter((command) => command instanceof TransactWriteItemsCommand);
+    for (const transaction of transactions) expect(transaction.input.TransactItems!.length).toBeLessThanOrEqual(100);
+    // The markers left are the sweeper's to prune; none lists an order of its own that is not finished.
+    for (const marker of await markersOf(store)) expect(marker.ids).toHaveLength(2);
   });
 });

@@ -1,0 +1,58 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { OrderState } from '../../lib/orders.ts';
+import { createServices } from '../../lib/services.ts';
+import { startAwsLoopback, type AwsAnswer, type AwsLoopback } from '../awsLoopback.ts';
+import { testConfig } from '../support.ts';
+
+// The repository's transactions against a stand-in for DynamoDB (a loopback HTTP server speaking its JSON
+// protocol), for answers DynamoDB Local never gives on demand: an outage, and write conflicts that never end.
+
+const stores: AwsLoopback[] = [];
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((store) => store.close()));
+});
+
+const standIn = async (answer: () => AwsAnswer) => {
+  const store = await startAwsLoopback(answer);
+  stores.push(store);
+  const { orders } = createServices(testConfig({ DYNAMODB_ENDPOINT: store.endpoint }));
+  const transactions = () => store.requests.filter((request) => request.target.endsWith('.TransactWriteItems')).length;
+  return { orders, transactions };
+};
+
+const pending = (orderId: string): OrderState => ({ order_id: orderId, status: 'PENDING', attempts: 0, created_at: new Date().toISOString() });
+
+const DYNAMODB = 'com.amazonaws.dynamodb.v20120810';
+const outage = (): AwsAnswer => ({ status: 500, body: { __type: `${DYNAMODB}#InternalServerError`, message: 'down' } });
+const conflict = (): AwsAnswer => ({
+  status: 400,
+  body: {
+    __type: `${DYNAMODB}#TransactionCanceledException`,
+    Message: 'Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict, None]',
+    CancellationReasons: [{ Code: 'TransactionConflict', Message: 'Transaction is ongoing for the item' }, { Code: 'None' }],
+  },
+});
+
+describe('transitions against a store that is away or always busy', () => {
+  it('fails transitions committed together during an outage as unavailable, with the calls of one commit (no search for a poison order)', async () => {
+    const one = await standIn(outage);
+    await expect(one.orders.claim(pending('OUT-0'), Date.now(), 30_000)).rejects.toMatchObject({ name: 'StoreUnavailable' });
+    const callsForOne = one.transactions();
+    expect(callsForOne).toBeGreaterThan(0);
+
+    const eight = await standIn(outage);
+    const claims = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => eight.orders.claim(pending(`OUT-${i}`), Date.now(), 30_000)));
+
+    for (const claim of claims) expect(claim).toMatchObject({ status: 'rejected', reason: { name: 'StoreUnavailable' } });
+    expect(eight.transactions()).toBe(callsForOne);
+  });
+
+  it('gives up on a transaction that keeps meeting write conflicts, as unavailable, after a bounded number of tries', async () => {
+    const { orders, transactions } = await standIn(conflict);
+
+    await expect(orders.claim(pending('BUSY-1'), Date.now(), 30_000)).rejects.toMatchObject({ name: 'StoreUnavailable' });
+    // Nine tries (the first and eight retries), each maybe retried by the SDK itself (3 attempts).
+    expect(transactions()).toBeGreaterThanOrEqual(9);
+    expect(transactions()).toBeLessThanOrEqual(27);
+  });
+});
