@@ -1,12 +1,14 @@
-import { TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBClient, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it, vi } from 'vitest';
 import { markerRange, type Marker } from '../../lib/markers.ts';
 import { OrderRepository } from '../../lib/orders.ts';
 import type { OrderQueue, OrderRef } from '../../lib/queue/port.ts';
 import type { Store } from '../../lib/store.ts';
 import { sweep } from '../../lib/sweeper.ts';
-import { testServices } from '../support.ts';
+import { createServices } from '../../lib/services.ts';
+import { ensureTable } from '../../lib/store.ts';
+import { dynamodbEndpoint, testConfig, testServices } from '../support.ts';
 
 const order = (orderId: string) => ({ order_id: orderId, user_id: 'USER001', item_ids: [1], total_amount: 5, created_at: new Date().toISOString() });
 
@@ -155,7 +157,11 @@ describe('due markers', () => {
   });
 
   it('deletes the markers a commit empties only as far as the transaction has room: never beyond its 100 items', async () => {
-    const { orders, store } = await testServices();
+    // A client that waits for a slow store (a transaction of 100 items, a store shared with other test runs)
+    // rather than giving up after 3 s as the service's does.
+    const client = new DynamoDBClient({ region: 'us-east-1', endpoint: dynamodbEndpoint(), credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, requestHandler: { requestTimeout: 30_000 } });
+    const { orders, store } = createServices(testConfig(), { documentClient: DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } }) });
+    await ensureTable(store);
     // 48 group commits of two orders: 96 completions then fill one commit, and empty 48 markers.
     for (let i = 0; i < 48; i++) await orders.createMany([order(`R-${i}-a`), order(`R-${i}-b`)]);
     const now = Date.now();

@@ -1,23 +1,25 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { OrderState } from '../../lib/orders.ts';
 import { createServices } from '../../lib/services.ts';
-import { startAwsLoopback, type AwsAnswer, type AwsLoopback } from '../awsLoopback.ts';
+import { startAwsLoopback, type AwsAnswer, type AwsLoopback, type AwsRequest } from '../awsLoopback.ts';
 import { testConfig } from '../support.ts';
 
 // The repository's transactions against a stand-in for DynamoDB (a loopback HTTP server speaking its JSON
-// protocol), for answers DynamoDB Local never gives on demand: an outage, and write conflicts that never end.
+// protocol), for answers DynamoDB Local never gives on demand: an outage, write conflicts that never end, and a
+// writer that wins every race.
 
 const stores: AwsLoopback[] = [];
 afterEach(async () => {
   await Promise.all(stores.splice(0).map((store) => store.close()));
 });
 
-const standIn = async (answer: () => AwsAnswer) => {
+const standIn = async (answer: (request: AwsRequest) => AwsAnswer) => {
   const store = await startAwsLoopback(answer);
   stores.push(store);
   const { orders } = createServices(testConfig({ DYNAMODB_ENDPOINT: store.endpoint }));
   const transactions = () => store.requests.filter((request) => request.target.endsWith('.TransactWriteItems')).length;
-  return { orders, transactions };
+  const reads = () => store.requests.filter((request) => request.target.endsWith('.GetItem')).length;
+  return { orders, transactions, reads };
 };
 
 const pending = (orderId: string): OrderState => ({ order_id: orderId, status: 'PENDING', attempts: 0, created_at: new Date().toISOString() });
@@ -54,5 +56,32 @@ describe('transitions against a store that is away or always busy', () => {
     // Nine tries (the first and eight retries), each maybe retried by the SDK itself (3 attempts).
     expect(transactions()).toBeGreaterThanOrEqual(9);
     expect(transactions()).toBeLessThanOrEqual(27);
+  });
+
+  it('gives up counting a fault after three races lost to another writer, as settled', async () => {
+    const raced = (request: AwsRequest): AwsAnswer =>
+      request.target.endsWith('.GetItem')
+        ? { body: { Item: { status: { S: 'PROCESSING' }, faults: { N: '1' } } } }
+        : {
+            status: 400,
+            body: {
+              __type: `${DYNAMODB}#TransactionCanceledException`,
+              Message: 'Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed]',
+              CancellationReasons: [{ Code: 'ConditionalCheckFailed', Message: 'The conditional request failed' }],
+            },
+          };
+    const { orders, reads } = await standIn(raced);
+
+    expect(await orders.noteFault('RACED-1', 'a fault', 3, Date.now())).toEqual({ kind: 'settled' });
+    expect(reads()).toBe(3);
+  });
+
+  it('answers reads from a store that is away as unavailable', async () => {
+    const { orders } = await standIn(outage);
+
+    await expect(orders.getState('ANY-1')).rejects.toMatchObject({ name: 'StoreUnavailable' });
+    await expect(orders.getStates(['ANY-1', 'ANY-2'])).rejects.toMatchObject({ name: 'StoreUnavailable' });
+    await expect(orders.listQuarantined()).rejects.toMatchObject({ name: 'StoreUnavailable' });
+    await expect(orders.noteFault('ANY-1', 'a fault', 3, Date.now())).rejects.toMatchObject({ name: 'StoreUnavailable' });
   });
 });
