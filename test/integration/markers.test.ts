@@ -178,4 +178,21 @@ describe('due markers', () => {
     // The markers left are the sweeper's to prune; none lists an order of its own that is not finished.
     for (const marker of await markersOf(store)) expect(marker.ids).toHaveLength(2);
   });
+
+  it('prunes more emptied markers than one batch write takes, and shrinks a marker already gone without bringing it back', async () => {
+    const { orders, store } = await testServices({ WRITE_SHARDS: '1' });
+    for (let i = 0; i < 30; i++) await orders.createMany([order(`P-${i}`)]);
+    const markers: Marker[] = [];
+    await orders.scanMarkers(Date.now(), (page) => {
+      markers.push(...page);
+      return true;
+    });
+    expect(markers).toHaveLength(30);
+
+    await orders.pruneMarkers(markers.map((marker) => ({ marker, remaining: [] })));
+    expect(await markersOf(store)).toEqual([]);
+
+    await orders.pruneMarkers([{ marker: markers[0]!, remaining: ['P-0'] }]);
+    expect(await markersOf(store)).toEqual([]);
+  });
 });

@@ -19,7 +19,8 @@ const standIn = async (answer: (request: AwsRequest) => AwsAnswer) => {
   const { orders } = createServices(testConfig({ DYNAMODB_ENDPOINT: store.endpoint }));
   const transactions = () => store.requests.filter((request) => request.target.endsWith('.TransactWriteItems')).length;
   const reads = () => store.requests.filter((request) => request.target.endsWith('.GetItem')).length;
-  return { orders, transactions, reads };
+  const batchWrites = () => store.requests.filter((request) => request.target.endsWith('.BatchWriteItem')).length;
+  return { orders, transactions, reads, batchWrites };
 };
 
 const pending = (orderId: string): OrderState => ({ order_id: orderId, status: 'PENDING', attempts: 0, created_at: new Date().toISOString() });
@@ -83,5 +84,16 @@ describe('transitions against a store that is away or always busy', () => {
     await expect(orders.getStates(['ANY-1', 'ANY-2'])).rejects.toMatchObject({ name: 'StoreUnavailable' });
     await expect(orders.listQuarantined()).rejects.toMatchObject({ name: 'StoreUnavailable' });
     await expect(orders.noteFault('ANY-1', 'a fault', 3, Date.now())).rejects.toMatchObject({ name: 'StoreUnavailable' });
+    await expect(orders.scanMarkers(Date.now(), () => true)).rejects.toMatchObject({ name: 'StoreUnavailable' });
+    await expect(orders.pruneMarkers([{ marker: { ref: '0:1#x', ids: ['A', 'B'] }, remaining: ['A'] }])).rejects.toMatchObject({ name: 'StoreUnavailable' });
+  });
+
+  it('retries marker deletes the store leaves unprocessed, and gives up as unavailable after eight retries', async () => {
+    // Every delete is sent back unprocessed, as DynamoDB does under throttling.
+    const unprocessed = (request: AwsRequest): AwsAnswer => ({ body: { UnprocessedItems: request.body.RequestItems } });
+    const { orders, batchWrites } = await standIn(unprocessed);
+
+    await expect(orders.pruneMarkers([{ marker: { ref: '0:1#x', ids: ['A'] }, remaining: [] }])).rejects.toMatchObject({ name: 'StoreUnavailable' });
+    expect(batchWrites()).toBe(9);
   });
 });
