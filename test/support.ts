@@ -73,6 +73,14 @@ export async function pollUntil<T>(
   }
 }
 
+/** A deterministic stand-in for Math.random (mulberry32), for outcomes that would otherwise depend on chance. */
+export const seededRandom = (seed: number) => (): number => {
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+};
+
 /** A valid order body. */
 export const validOrder = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
   user_id: 'USER001',

@@ -1,9 +1,9 @@
 import { TransactWriteItemsCommand, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { readMetrics } from '../../lib/metrics.ts';
 import { faultOrder, LAPSE, quarantineFaulted } from '../../lib/orderWrites.ts';
 import type { Services } from '../../lib/services.ts';
-import { testServices, validOrder } from '../support.ts';
+import { countByStatus, scanOrders, testServices, validOrder } from '../support.ts';
 
 // The repository's conditions and the writes around quarantine, against DynamoDB Local, with the clock given.
 
@@ -111,6 +111,57 @@ describe('the repository conditions', () => {
 
     expect(await services.orders.noteFault('ALONE-1', 'a fault', 1, Date.now())).toEqual({ kind: 'quarantined', faults: 1 });
 
+    expect(await markedIds(services)).toEqual([]);
+  });
+
+  it.each(['COMPLETED', 'FAILED'])('answers a fault noted on a %s order as settled, at the cost of one read and no write', async (status) => {
+    const { orderService, orders, processor, store } = await testServices({ PROCESSING_FAILURE_RATE: status === 'FAILED' ? '1' : '0', MAX_ATTEMPTS: '1' });
+    await orderService.create(validOrder({ order_id: 'DONE-2' }));
+    await processor.process('DONE-2');
+    const send = vi.spyOn(store.documentClient, 'send');
+
+    expect(await orders.noteFault('DONE-2', 'a late fault', 1, Date.now())).toEqual({ kind: 'settled' });
+
+    expect(send.mock.calls.filter(([command]) => command instanceof TransactWriteItemsCommand)).toHaveLength(0);
+    expect(await orders.getState('DONE-2')).toMatchObject({ status });
+    expect(await orders.getState('DONE-2')).not.toHaveProperty('quarantined');
+  });
+
+  it('answers a fault noted on an order that does not exist as settled', async () => {
+    const { orders } = await testServices();
+    expect(await orders.noteFault('NEVER-1', 'a fault', 3, Date.now())).toEqual({ kind: 'settled' });
+  });
+
+  it('keeps the status counters equal to a scan when claims are given back, first attempts and later ones', async () => {
+    const { orderService, orders, store } = await testServices();
+    await orderService.create(validOrder({ order_id: 'GIVE-1' }));
+    await orderService.create(validOrder({ order_id: 'GIVE-2' }));
+    const now = Date.now();
+    const first = (await orders.claim((await orders.getState('GIVE-1'))!, now, 1))!;
+    expect(await orders.release(first, now)).toBe(true);
+    const claimed = (await orders.claim((await orders.getState('GIVE-2'))!, now, 1))!;
+    const second = (await orders.claim(claimed, now + 10, 30_000, true))!;
+    expect(await orders.release(second, now + 20)).toBe(true);
+
+    expect(await orders.getState('GIVE-1')).toMatchObject({ status: 'PENDING', attempts: 0 });
+    expect(await orders.getState('GIVE-2')).toMatchObject({ status: 'PROCESSING', attempts: 1 });
+    expect((await readMetrics(store)).status_counts).toEqual({ PENDING: 1, PROCESSING: 1, COMPLETED: 0, FAILED: 0 });
+    expect((await readMetrics(store)).status_counts).toEqual(countByStatus(await scanOrders(store)));
+  });
+
+  it('deletes a group commit\'s marker when the last of its orders ends FAILED by an exhausted budget', async () => {
+    const services = await testServices();
+    const { orders } = services;
+    const at = new Date().toISOString();
+    await orders.createMany(['EX-1', 'EX-2'].map((order_id) => ({ order_id, user_id: 'USER001', item_ids: [1], total_amount: 5, created_at: at })));
+    const now = Date.now();
+    const [one, two] = await Promise.all(['EX-1', 'EX-2'].map(async (id) => (await orders.claim((await orders.getState(id))!, now, 1))!));
+    expect(await orders.complete(one!, now)).toBe(true);
+    expect(await markedIds(services)).toEqual(['EX-1', 'EX-2']);
+
+    expect(await orders.exhaust(two!, now + 10, 'the retry budget was spent')).toBe(true);
+
+    expect(await orders.getState('EX-2')).toMatchObject({ status: 'FAILED' });
     expect(await markedIds(services)).toEqual([]);
   });
 });

@@ -1,11 +1,14 @@
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { describe, expect, it } from 'vitest';
+import { DynamoDBClient, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { describe, expect, it, vi } from 'vitest';
 import { markerRange, type Marker } from '../../lib/markers.ts';
 import { OrderRepository } from '../../lib/orders.ts';
 import type { OrderQueue, OrderRef } from '../../lib/queue/port.ts';
 import type { Store } from '../../lib/store.ts';
 import { sweep } from '../../lib/sweeper.ts';
-import { testServices } from '../support.ts';
+import { createServices } from '../../lib/services.ts';
+import { ensureTable } from '../../lib/store.ts';
+import { dynamodbEndpoint, testConfig, testServices } from '../support.ts';
 
 const order = (orderId: string) => ({ order_id: orderId, user_id: 'USER001', item_ids: [1], total_amount: 5, created_at: new Date().toISOString() });
 
@@ -129,5 +132,67 @@ describe('due markers', () => {
     }, { pageSize: 10 });
     expect(sent.indexOf('F-40')).toBe(10);
     expect(sent).toHaveLength(41);
+  });
+
+  it('scans the markers created at or before a time, that time included, whatever the number of digits of the time', async () => {
+    const { orders } = await testServices({ WRITE_SHARDS: '2' });
+    const createdAt = (orderId: string, ms: number) => ({ ...order(orderId), created_at: new Date(ms).toISOString() });
+    await orders.createMany([createdAt('T-5', 5)]);
+    await orders.createMany([createdAt('T-1000', 1_000)]);
+    await orders.createMany([createdAt('T-NOW', Date.now())]);
+    const scanned = async (createdBy: number) => {
+      const ids: string[] = [];
+      await orders.scanMarkers(createdBy, (markers) => {
+        ids.push(...markers.flatMap((marker) => marker.ids));
+        return true;
+      });
+      return ids.sort();
+    };
+
+    expect(await scanned(4)).toEqual([]);
+    expect(await scanned(5)).toEqual(['T-5']);
+    expect(await scanned(999)).toEqual(['T-5']);
+    expect(await scanned(1_000)).toEqual(['T-1000', 'T-5']);
+    expect(await scanned(Date.now())).toEqual(['T-1000', 'T-5', 'T-NOW']);
+  });
+
+  it('deletes the markers a commit empties only as far as the transaction has room: never beyond its 100 items', async () => {
+    // A client that waits for a slow store (a transaction of 100 items, a store shared with other test runs)
+    // rather than giving up after 3 s as the service's does.
+    const client = new DynamoDBClient({ region: 'us-east-1', endpoint: dynamodbEndpoint(), credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, requestHandler: { requestTimeout: 30_000 } });
+    const { orders, store } = createServices(testConfig(), { documentClient: DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } }) });
+    await ensureTable(store);
+    // 48 group commits of two orders: 96 completions then fill one commit, and empty 48 markers.
+    for (let i = 0; i < 48; i++) await orders.createMany([order(`R-${i}-a`), order(`R-${i}-b`)]);
+    const now = Date.now();
+    const claimed = await Promise.all(
+      Array.from({ length: 48 }, (_, i) => [`R-${i}-a`, `R-${i}-b`]).flat().map(async (id) => (await orders.claim((await orders.get(id))!, now, 30_000))!),
+    );
+    const send = vi.spyOn(store.documentClient, 'send');
+
+    const completed = await Promise.all(claimed.map((state) => orders.complete(state, now)));
+
+    expect(completed.every((ok) => ok)).toBe(true);
+    const transactions = send.mock.calls.map(([command]) => command).filter((command) => command instanceof TransactWriteItemsCommand);
+    for (const transaction of transactions) expect(transaction.input.TransactItems!.length).toBeLessThanOrEqual(100);
+    // The markers left are the sweeper's to prune; none lists an order of its own that is not finished.
+    for (const marker of await markersOf(store)) expect(marker.ids).toHaveLength(2);
+  });
+
+  it('prunes more emptied markers than one batch write takes, and shrinks a marker already gone without bringing it back', async () => {
+    const { orders, store } = await testServices({ WRITE_SHARDS: '1' });
+    for (let i = 0; i < 30; i++) await orders.createMany([order(`P-${i}`)]);
+    const markers: Marker[] = [];
+    await orders.scanMarkers(Date.now(), (page) => {
+      markers.push(...page);
+      return true;
+    });
+    expect(markers).toHaveLength(30);
+
+    await orders.pruneMarkers(markers.map((marker) => ({ marker, remaining: [] })));
+    expect(await markersOf(store)).toEqual([]);
+
+    await orders.pruneMarkers([{ marker: markers[0]!, remaining: ['P-0'] }]);
+    expect(await markersOf(store)).toEqual([]);
   });
 });

@@ -40,4 +40,13 @@ describe('refuseForeignHost', () => {
     expect(() => refuseForeignHost({})).toThrow(expect.objectContaining({ status: 421 }));
     expect(() => refuseForeignHost({ host: '127.0.0.1:3000' })).not.toThrow();
   });
+
+  it('reads the Host header among others, not whichever header comes first', () => {
+    expect(() => refuseForeignHost({ 'user-agent': 'curl/8', accept: '*/*', Host: 'localhost:3000' })).not.toThrow();
+    expect(() => refuseForeignHost({ 'x-forwarded-host': 'localhost', host: 'evil.example' })).toThrow(expect.objectContaining({ status: 421 }));
+  });
+
+  it('tells the client why, and how to serve other names', () => {
+    expect(() => refuseForeignHost({ host: 'evil.example' })).toThrow(expect.objectContaining({ message: expect.stringMatching(/localhost.*API_KEYS/) }));
+  });
 });

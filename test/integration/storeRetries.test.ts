@@ -1,0 +1,99 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { OrderState } from '../../lib/orders.ts';
+import { createServices } from '../../lib/services.ts';
+import { startAwsLoopback, type AwsAnswer, type AwsLoopback, type AwsRequest } from '../awsLoopback.ts';
+import { testConfig } from '../support.ts';
+
+// The repository's transactions against a stand-in for DynamoDB (a loopback HTTP server speaking its JSON
+// protocol), for answers DynamoDB Local never gives on demand: an outage, write conflicts that never end, and a
+// writer that wins every race.
+
+const stores: AwsLoopback[] = [];
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((store) => store.close()));
+});
+
+const standIn = async (answer: (request: AwsRequest) => AwsAnswer) => {
+  const store = await startAwsLoopback(answer);
+  stores.push(store);
+  const { orders } = createServices(testConfig({ DYNAMODB_ENDPOINT: store.endpoint }));
+  const transactions = () => store.requests.filter((request) => request.target.endsWith('.TransactWriteItems')).length;
+  const reads = () => store.requests.filter((request) => request.target.endsWith('.GetItem')).length;
+  const batchWrites = () => store.requests.filter((request) => request.target.endsWith('.BatchWriteItem')).length;
+  return { orders, transactions, reads, batchWrites };
+};
+
+const pending = (orderId: string): OrderState => ({ order_id: orderId, status: 'PENDING', attempts: 0, created_at: new Date().toISOString() });
+
+const DYNAMODB = 'com.amazonaws.dynamodb.v20120810';
+const outage = (): AwsAnswer => ({ status: 500, body: { __type: `${DYNAMODB}#InternalServerError`, message: 'down' } });
+const conflict = (): AwsAnswer => ({
+  status: 400,
+  body: {
+    __type: `${DYNAMODB}#TransactionCanceledException`,
+    Message: 'Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict, None]',
+    CancellationReasons: [{ Code: 'TransactionConflict', Message: 'Transaction is ongoing for the item' }, { Code: 'None' }],
+  },
+});
+
+describe('transitions against a store that is away or always busy', () => {
+  it('fails transitions committed together during an outage as unavailable, with the calls of one commit (no search for a poison order)', async () => {
+    const one = await standIn(outage);
+    await expect(one.orders.claim(pending('OUT-0'), Date.now(), 30_000)).rejects.toMatchObject({ name: 'StoreUnavailable' });
+    const callsForOne = one.transactions();
+    expect(callsForOne).toBeGreaterThan(0);
+
+    const eight = await standIn(outage);
+    const claims = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => eight.orders.claim(pending(`OUT-${i}`), Date.now(), 30_000)));
+
+    for (const claim of claims) expect(claim).toMatchObject({ status: 'rejected', reason: { name: 'StoreUnavailable' } });
+    expect(eight.transactions()).toBe(callsForOne);
+  });
+
+  it('gives up on a transaction that keeps meeting write conflicts, as unavailable, after a bounded number of tries', async () => {
+    const { orders, transactions } = await standIn(conflict);
+
+    await expect(orders.claim(pending('BUSY-1'), Date.now(), 30_000)).rejects.toMatchObject({ name: 'StoreUnavailable' });
+    // Nine tries (the first and eight retries), each maybe retried by the SDK itself (3 attempts).
+    expect(transactions()).toBeGreaterThanOrEqual(9);
+    expect(transactions()).toBeLessThanOrEqual(27);
+  });
+
+  it('gives up counting a fault after three races lost to another writer, as settled', async () => {
+    const raced = (request: AwsRequest): AwsAnswer =>
+      request.target.endsWith('.GetItem')
+        ? { body: { Item: { status: { S: 'PROCESSING' }, faults: { N: '1' } } } }
+        : {
+            status: 400,
+            body: {
+              __type: `${DYNAMODB}#TransactionCanceledException`,
+              Message: 'Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed]',
+              CancellationReasons: [{ Code: 'ConditionalCheckFailed', Message: 'The conditional request failed' }],
+            },
+          };
+    const { orders, reads } = await standIn(raced);
+
+    expect(await orders.noteFault('RACED-1', 'a fault', 3, Date.now())).toEqual({ kind: 'settled' });
+    expect(reads()).toBe(3);
+  });
+
+  it('answers reads from a store that is away as unavailable', async () => {
+    const { orders } = await standIn(outage);
+
+    await expect(orders.getState('ANY-1')).rejects.toMatchObject({ name: 'StoreUnavailable' });
+    await expect(orders.getStates(['ANY-1', 'ANY-2'])).rejects.toMatchObject({ name: 'StoreUnavailable' });
+    await expect(orders.listQuarantined()).rejects.toMatchObject({ name: 'StoreUnavailable' });
+    await expect(orders.noteFault('ANY-1', 'a fault', 3, Date.now())).rejects.toMatchObject({ name: 'StoreUnavailable' });
+    await expect(orders.scanMarkers(Date.now(), () => true)).rejects.toMatchObject({ name: 'StoreUnavailable' });
+    await expect(orders.pruneMarkers([{ marker: { ref: '0:1#x', ids: ['A', 'B'] }, remaining: ['A'] }])).rejects.toMatchObject({ name: 'StoreUnavailable' });
+  });
+
+  it('retries marker deletes the store leaves unprocessed, and gives up as unavailable after eight retries', async () => {
+    // Every delete is sent back unprocessed, as DynamoDB does under throttling.
+    const unprocessed = (request: AwsRequest): AwsAnswer => ({ body: { UnprocessedItems: request.body.RequestItems } });
+    const { orders, batchWrites } = await standIn(unprocessed);
+
+    await expect(orders.pruneMarkers([{ marker: { ref: '0:1#x', ids: ['A'] }, remaining: [] }])).rejects.toMatchObject({ name: 'StoreUnavailable' });
+    expect(batchWrites()).toBe(9);
+  });
+});
