@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES, maxHeaderSize, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { STATUS_CODES, createServer, maxHeaderSize, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
@@ -230,6 +230,20 @@ const answerOnSocket = (socket: Duplex, result: HttpResult): void => {
  * than 100-continue with 417. CONNECT (this is no proxy) gets 405 or 404 as any other method would,
  * instead of a closed connection.
  */
+/** Capped by the kernel's net.core.somaxconn (4096 on current Linux); node's default is 511. */
+export const LISTEN_BACKLOG = 4096;
+
+/**
+ * The HTTP server the standalone runtime serves on, its request listener aside. The warm-up runs through one
+ * made here too: a server with other options takes other paths in node:http, which the first burst would then
+ * find cold.
+ */
+export const createHttpServer = (): Server => {
+  const server = createServer({ requestTimeout: 30_000, keepAliveTimeout: 5_000 });
+  answerRefusedRequests(server);
+  return server;
+};
+
 export const answerRefusedRequests = (server: Server): void => {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;

@@ -1,14 +1,11 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { ConfigError, loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { shutdownGraceMs, startLocalBackend, StartupError, type LocalBackend } from './backend.ts';
 import { DynamoDBLocalError } from './dynamodbLocal.ts';
-import { answerRefusedRequests, createRequestListener } from './httpAdapter.ts';
+import { createHttpServer, createRequestListener, LISTEN_BACKLOG } from './httpAdapter.ts';
 import { httpFunctions } from './httpFunctions.ts';
 import { openWithoutKeys } from './loopback.ts';
-
-/** Capped by the kernel's net.core.somaxconn (4096 on current Linux); node's default is 511. */
-const LISTEN_BACKLOG = 4096;
 
 const listen = (server: Server, port: number, host: string): Promise<void> =>
   new Promise((resolve, reject) => {
@@ -31,7 +28,7 @@ async function main(): Promise<void> {
   const logger = createLogger(config);
   let backend: LocalBackend | undefined;
   let closing = false;
-  const server = createServer({ requestTimeout: 30_000, keepAliveTimeout: 5_000 });
+  const server = createHttpServer();
 
   const shutdown = async (signal: string) => {
     if (closing) return;
@@ -50,7 +47,6 @@ async function main(): Promise<void> {
   backend = await startLocalBackend(config, 'dynamodb');
   try {
     server.on('request', createRequestListener(httpFunctions, { logger, closing: () => closing, maxInFlight: config.MAX_REQUESTS_IN_FLIGHT }));
-    answerRefusedRequests(server);
     await listen(server, config.PORT, config.HOST);
     // Checked before any connection is taken: the listen callback and this line run in one turn of the loop.
     const open = openWithoutKeys(config, server.address());
