@@ -234,9 +234,8 @@ const answerOnSocket = (socket: Duplex, result: HttpResult): void => {
 export const LISTEN_BACKLOG = 4096;
 
 /**
- * The HTTP server the standalone runtime serves on, its request listener aside. The warm-up runs through one
- * made here too: a server with other options takes other paths in node:http, which the first burst would then
- * find cold.
+ * The HTTP server the standalone runtime serves on, its request listener aside; the warm-up runs through one
+ * made here too, so that it takes the paths in node:http that the service's server takes.
  */
 export const createHttpServer = (): Server => {
   const server = createServer({ requestTimeout: 30_000, keepAliveTimeout: 5_000 });

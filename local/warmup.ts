@@ -1,7 +1,4 @@
 import { request, type Server } from 'node:http';
-import { connect, createServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { AddressInfo } from 'node:net';
@@ -24,16 +21,14 @@ const CONCURRENCY = 1_000;
  * kind. DynamoDB Local's JVM and Node both compile their hot code only after it ran a while:
  * measured here, the first thousand orders of a fresh start cost DynamoDB Local three to four times the CPU
  * of later ones, so without this the first burst after a start was taken at a third of the usual rate.
- * It runs through a server made as the service's is, and logs at the configured level into a socket that
- * drops what it gets: with another server or no logs, V8 still had to optimize node:http's, the logger's and
- * stdout's functions during the first burst (376 functions then, against about 100 in each later burst).
+ * It runs through a server made as the service's is (other options take other paths in node:http).
  */
 export async function warmUp(config: Config, documentClient: DynamoDBDocumentClient, orders: number): Promise<{ orders: number; shed: number; ms: number }> {
   const started = performance.now();
   // The service's own DynamoDB client: its connections, caches and signing keys are warm for the first burst too.
-  const sink = await logSink();
-  const services = withStdout(sink.socket, () =>
-    createServices({ ...config, TABLE_NAME: `${config.TABLE_NAME}.warmup`, PROCESSING_MIN_MS: 0, PROCESSING_MAX_MS: 0, API_KEYS: [] }, { documentClient }),
+  const services = createServices(
+    { ...config, TABLE_NAME: `${config.TABLE_NAME}.warmup`, PROCESSING_MIN_MS: 0, PROCESSING_MAX_MS: 0, LOG_LEVEL: 'ERROR', API_KEYS: [] },
+    { documentClient },
   );
   await dropTable(services.store);
   await ensureTable(services.store);
@@ -50,40 +45,9 @@ export async function warmUp(config: Config, documentClient: DynamoDBDocumentCli
     await workers.stop(0);
     installServices(undefined);
     await dropTable(services.store);
-    await sink.close();
   }
   collectGarbage();
   return { orders, shed, ms: Math.round(performance.now() - started) };
-}
-
-/**
- * A Unix socket whose other end reads and drops everything: for the warm-up's log lines, which are no one's
- * business, on the path stdout takes when it is a pipe (as under a log shipper). Warnings and errors still
- * reach stderr.
- */
-async function logSink(): Promise<{ socket: Socket; close(): Promise<void> }> {
-  const server = createServer((peer) => peer.resume());
-  await new Promise<void>((resolve) => server.listen(join(tmpdir(), `order-service-warmup-${process.pid}.sock`), resolve));
-  const socket = connect(server.address() as string);
-  await new Promise((resolve) => socket.once('connect', resolve));
-  return {
-    socket,
-    close: async () => {
-      socket.end();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
-/** Runs `make` with `process.stdout` standing for `stream`: Powertools' Logger takes its stdout when made. */
-function withStdout<T>(stream: Socket, make: () => T): T {
-  const stdout = Object.getOwnPropertyDescriptor(process, 'stdout')!;
-  Object.defineProperty(process, 'stdout', { value: stream, configurable: true });
-  try {
-    return make();
-  } finally {
-    Object.defineProperty(process, 'stdout', stdout);
-  }
 }
 
 /**
