@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LAPSE } from '../../lib/orderWrites.ts';
 import type { StoredOrder } from '../../lib/orders.ts';
-import { countByStatus, dynamodbEndpoint, pollUntil, scanOrders, testServices, uniqueTable, validOrder } from '../support.ts';
+import { countByStatus, dynamodbEndpoint, pollUntil, scanOrders, seededRandom, testServices, uniqueTable, validOrder } from '../support.ts';
 import {
   CHAOS_SEED,
   expectEachTransitionOnce,
@@ -9,7 +9,6 @@ import {
   getJson,
   getMetrics,
   postAll,
-  seededRandom,
   standaloneSpawner,
   tally,
   type Answer,

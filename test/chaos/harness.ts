@@ -14,18 +14,6 @@ const START_TIMEOUT_MS = 90_000;
  */
 export const CHAOS_SEED = Number(process.env.CHAOS_SEED ?? 20_261_125);
 
-/** mulberry32: a small seeded generator, so the kill moments and the like repeat with the seed. */
-export const seededRandom = (seed: number): (() => number) => {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-};
-
 /**
  * Spawns `npm run start:standalone` and stops, at the end of the file, whatever a test left running
  * (SIGKILL: these services use a DynamoDB Local the test owns, so nothing else is in their group).

@@ -1,15 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { BUCKET_BOUNDS, bucketAttribute, bucketOf, quantile, type Histogram } from '../../lib/histogram.ts';
+import { seededRandom } from '../support.ts';
 
 const TOP = 2 ** 24;
-
-/** A deterministic stand-in for Math.random (mulberry32). */
-const seededRandom = (seed: number) => (): number => {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
 
 /** A histogram of whole-millisecond durations, as the store counts them. */
 const histogramOf = (values: number[]): Map<number, number> => {

@@ -3,6 +3,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { OrderRepository, type OrderState } from '../../lib/orders.ts';
 import { createStore } from '../../lib/store.ts';
+import { seededRandom } from '../support.ts';
 
 // One second of the cloud at 10 000 orders/s, through the repository's real write path; only DynamoDB is a
 // stand-in that records each transaction (AWS cannot run here). Lambda runs one request per container, so
@@ -16,14 +17,6 @@ const SHARDS = 128;
 const PARTITION_LIMIT = 1_000;
 /** A fold (lib/counters.ts) takes 96 deltas of one shard and writes its record and deletes an old one. */
 const FOLD_BATCH = 96;
-
-/** A seeded generator (mulberry32), so the spread is the same every run. */
-const seeded = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-};
 
 const recordingStore = () => {
   const transactions: TransactWriteItem[][] = [];
@@ -45,7 +38,7 @@ const keyOf = (item: TransactWriteItem) => {
 describe('the cloud key spread at 10 000 orders/s', () => {
   it('keeps every partition key under 1 000 writes/s, and no counter item is written by two transactions', async () => {
     const { store, transactions } = recordingStore();
-    const orders = new OrderRepository(store, { random: seeded(42) });
+    const orders = new OrderRepository(store, { random: seededRandom(42) });
     const now = Date.now();
     const created: OrderState[] = [];
     for (let i = 0; i < ORDERS_PER_SECOND; i++) {

@@ -1,17 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { lastAttemptOpen, nextStep, retryDelay, type LifecycleState, type NextStep } from '../../lib/lifecycle.ts';
+import { seededRandom } from '../support.ts';
 
 const NOW = 1_764_064_800_000;
 const MAX_ATTEMPTS = 3;
 const MAX_FAULTS = 3;
-
-/** A deterministic stand-in for Math.random (mulberry32). */
-const seededRandom = (seed: number) => (): number => {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
 
 describe('nextStep', () => {
   const budget = { maxAttempts: MAX_ATTEMPTS, maxFaults: MAX_FAULTS };
