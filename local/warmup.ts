@@ -67,10 +67,10 @@ const collectGarbage = (): void => {
 async function drive(server: Server, orders: number): Promise<number> {
   const { port } = server.address() as AddressInfo;
   let shed = 0;
-  const call = (method: string, path: string, body?: unknown) =>
+  const call = (i: number, method: string, path: string, body?: unknown) =>
     new Promise<boolean>((resolve, reject) => {
       const payload = body === undefined ? undefined : JSON.stringify(body);
-      const req = request({ host: '127.0.0.1', port, method, path, agent: false, headers: payload ? { 'content-type': 'application/json' } : {} }, (res) => {
+      const req = request({ host: '127.0.0.1', port, method, path, agent: false, headers: headersOf(i, port, payload) }, (res) => {
         res.resume();
         res.on('end', () => {
           if (res.statusCode === 503) shed++;
@@ -86,17 +86,50 @@ async function drive(server: Server, orders: number): Promise<number> {
     await Promise.all(
       Array.from({ length: Math.min(CONCURRENCY, orders - wave) }, async (_, k) => {
         const i = wave + k;
-        const created = await call('POST', '/orders', { order_id: `warmup-${i}`, user_id: `warmup-${i % 50}`, item_ids: ['sku', i], total_amount: 1.5 });
+        const order = warmUpOrder(i);
+        const created = await call(i, 'POST', '/orders', order);
         if (created && i % 50 === 0) {
-          await call('GET', `/orders/warmup-${i}`);
-          await call('GET', `/orders?user_id=warmup-${i % 50}&limit=5`);
-          await call('GET', '/metrics');
+          await call(i, 'GET', `/orders/${order.order_id}`);
+          await call(i, 'GET', `/orders?user_id=${order.user_id}&limit=5`);
+          await call(i, 'GET', '/metrics');
         }
       }),
     );
   }
   return shed;
 }
+
+/**
+ * The warm-up's requests' headers vary as clients' do: node:http's own (`Host`, `Connection`), all in lower case
+ * (as a load balancer or an HTTP/2 proxy forwards them), or a shop server's with `Accept` and `User-Agent`.
+ * node:http compares a header's name with its usual case, then with lower case, then lower-cases it: a path each,
+ * which a JIT compiles only once it has run.
+ */
+const headersOf = (i: number, port: number, payload: string | undefined): Record<string, string | number> => {
+  const body: Record<string, string | number> = payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
+  switch (i % 3) {
+    case 0:
+      return payload === undefined ? {} : { 'content-type': 'application/json' };
+    case 1:
+      return { host: `127.0.0.1:${port}`, ...body, connection: 'close' };
+    default:
+      return { Host: `127.0.0.1:${port}`, Accept: 'application/json', 'User-Agent': 'shop/1.0', ...(payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }) };
+  }
+};
+
+/**
+ * The warm-up's orders vary as shoppers' do: ids sent or left to the server, users as strings or numbers, one to
+ * five items of either kind, amounts with no, one or two decimals from cents to thousands. Both JITs compile for
+ * the shapes they meet: when every warm-up order had the amount 1.5, DynamoDB Local's JVM compiled its number
+ * handling (`BigDecimal`, `encodeBigDecimal`) for that one shape, threw it away on the first real burst and
+ * compiled it again while shoppers waited.
+ */
+const warmUpOrder = (i: number) => ({
+  ...(i % 10 !== 9 && { order_id: `warmup-${i}` }),
+  user_id: i % 4 === 0 ? 1_000 + (i % 50) : `warmup-user-${i % 50}`,
+  item_ids: Array.from({ length: 1 + (i % 5) }, (_, k) => ((i + k) % 3 === 0 ? (i * 7 + k) % 10_000 : `sku-${(i * 13 + k) % 997}`)),
+  total_amount: [i % 100, ((i * 7_919) % 100_000) / 10, ((i * 7_919) % 1_000_000) / 100][i % 3]!,
+});
 
 const dropTable = async (store: Store): Promise<void> => {
   try {
