@@ -1,11 +1,13 @@
 import { getEventListeners } from 'node:events';
 import { GetItemCommand, ThrottlingException, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LAPSE, orderKeyValue } from '../../lib/orderWrites.ts';
 import type { OrderState } from '../../lib/orders.ts';
 import { OrderProcessor, type Claimed, type ProcessingSettings } from '../../lib/processing.ts';
 import { orderIdOf, type OrderQueue, type SendOptions } from '../../lib/queue/port.ts';
 import type { Services } from '../../lib/services.ts';
+import { orderKey } from '../../lib/store.ts';
 import { seededRandom, testServices, throttleCompletions, validOrder } from '../support.ts';
 
 // The processor's steps one by one against DynamoDB Local: a delivery of an order another worker holds, work
@@ -276,6 +278,21 @@ describe('the processor meets a fault', () => {
     const state = await services.orders.getState('DONE-1');
     expect(state).toMatchObject({ status: 'COMPLETED' });
     expect(state?.faults).toBeUndefined();
+  });
+
+  it('keeps at most 500 characters of a fault\'s error, in the outcome and on the order', async () => {
+    const services = await testServices();
+    // An id far longer than the API takes, so the error naming it is too (stored as a create would).
+    const orderId = `LONG-${'x'.repeat(600)}`;
+    await services.orders.createMany([{ order_id: orderId, user_id: 'U1', item_ids: [1], total_amount: 1, created_at: new Date().toISOString() }]);
+
+    const outcome = await processorOf(services).begin(unreadable((await services.orders.getState(orderId))!));
+
+    expect(outcome).toEqual({ kind: 'faulted', error: expect.stringMatching(/^UnreadableOrder: Order LONG-x+$/), faults: 1 });
+    const { error } = outcome as { error: string };
+    expect(error).toHaveLength(500);
+    const { Item } = await services.store.documentClient.send(new GetCommand({ TableName: services.store.tableName, Key: orderKey(orderId), ConsistentRead: true }));
+    expect(Item).toMatchObject({ faults: 1, fault: error });
   });
 
   it('throws a store outage on, counting no fault against the order', async () => {
