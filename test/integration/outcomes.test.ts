@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readMetrics } from '../../lib/metrics.ts';
 import type { StoredOrder } from '../../lib/orders.ts';
+import type { Services } from '../../lib/services.ts';
 import { startLocalWorkers, type LocalWorkers } from '../../local/workers.ts';
 import { pollUntil, scanOrders, testServices, throttleCompletions, validOrder } from '../support.ts';
 
