@@ -2,8 +2,9 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { get } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
+import { ThrottlingException, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { inject } from 'vitest';
+import { inject, vi } from 'vitest';
 import { loadConfig, type Config } from '../lib/config.ts';
 import type { StoredOrder } from '../lib/orders.ts';
 import { createServices, type Services } from '../lib/services.ts';
@@ -31,6 +32,30 @@ export const testServices = async (env: Record<string, string> = {}): Promise<Se
   const services = createServices(testConfig(env));
   await ensureTable(services.store);
   return services;
+};
+
+/**
+ * Wraps the DynamoDB client's `send` (DynamoDB Local still answers everything else): a transaction that
+ * completes an order is refused with throttling, as DynamoDB refuses it, while `refuse(attempt)` says so for
+ * the attempt it completes. Returns how many were refused.
+ */
+export const throttleCompletions = (services: Services, refuse: (attempt: number, refusedSoFar: number) => boolean): (() => number) => {
+  const client = services.store.documentClient;
+  const send = client.send.bind(client) as unknown as (command: unknown) => Promise<unknown>;
+  let refused = 0;
+  vi.spyOn(client, 'send').mockImplementation(((command: unknown) => {
+    if (command instanceof TransactWriteItemsCommand) {
+      const completing = (command.input.TransactItems ?? []).flatMap(({ Update }) =>
+        Update?.ExpressionAttributeValues?.[':completed'] ? [Number(Update.ExpressionAttributeValues[':attempt']!.N)] : [],
+      );
+      if (completing.some((attempt) => refuse(attempt, refused))) {
+        refused++;
+        return Promise.reject(new ThrottlingException({ message: 'Rate of requests exceeds the allowed throughput.', $metadata: { httpStatusCode: 400 } }));
+      }
+    }
+    return send(command);
+  }) as unknown as typeof client.send);
+  return () => refused;
 };
 
 /** Every order in the table, read with a full scan: the ground truth metrics must equal. */

@@ -119,6 +119,27 @@ describe('due markers', () => {
     expect((await markersOf(store)).map((marker) => marker.ids)).toEqual([['H-1', 'H-2']]);
   });
 
+  it('takes a quarantined order off a shared marker without sending it, and sends the others', async () => {
+    const { orders, store } = await testServices();
+    await orders.createMany(['Q-1', 'Q-2'].map(order));
+    expect(await orders.noteFault('Q-1', 'a fault', 1, Date.now())).toEqual({ kind: 'quarantined', faults: 1 });
+    const { queue, sent } = recordingQueue();
+    await sweep(orders, queue, everything());
+    expect(sent).toEqual(['Q-2']);
+    expect((await markersOf(store)).map((marker) => marker.ids)).toEqual([['Q-2']]);
+  });
+
+  it('stops after the page on which it has read maxRead orders', async () => {
+    const { store } = await testServices({ WRITE_SHARDS: '2' });
+    // Three orders on shard 0, then three on shard 1: a page each.
+    let creates = 0;
+    const orders = new OrderRepository(store, { random: () => (creates < 3 ? 0 : 1 / 2) });
+    for (; creates < 6; creates++) await orders.createMany([order(`R-${creates}`)]);
+    const { queue, sent } = recordingQueue();
+    await sweep(orders, queue, { ...everything(), maxRead: 1 });
+    expect(sent.sort()).toEqual(['R-0', 'R-1', 'R-2']);
+  });
+
   it('reads a page of every shard in turn, so a backlog in one shard does not hold back the others', async () => {
     const { store } = await testServices({ WRITE_SHARDS: '8' });
     // Shard 0 for the first 40 creates (a backlog), then shard 5 for one more.

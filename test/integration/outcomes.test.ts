@@ -1,40 +1,15 @@
-import { ThrottlingException, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { readMetrics } from '../../lib/metrics.ts';
 import type { StoredOrder } from '../../lib/orders.ts';
 import type { Services } from '../../lib/services.ts';
 import { startLocalWorkers, type LocalWorkers } from '../../local/workers.ts';
-import { pollUntil, scanOrders, testServices, validOrder } from '../support.ts';
+import { pollUntil, scanOrders, testServices, throttleCompletions, validOrder } from '../support.ts';
 
 let workers: LocalWorkers | undefined;
 afterEach(async () => {
   await workers?.stop(0);
   workers = undefined;
 });
-
-/**
- * Wraps the DynamoDB client's `send` (DynamoDB Local still answers everything else): a transaction that
- * completes an order is refused with throttling, as DynamoDB refuses it, while `refuse(attempt)` says so for
- * the attempt it completes. Returns how many were refused.
- */
-const throttleCompletions = (services: Services, refuse: (attempt: number, refusedSoFar: number) => boolean): (() => number) => {
-  const client = services.store.documentClient;
-  const send = client.send.bind(client) as unknown as (command: unknown) => Promise<unknown>;
-  let refused = 0;
-  vi.spyOn(client, 'send').mockImplementation(((command: unknown) => {
-    if (command instanceof TransactWriteItemsCommand) {
-      const completing = (command.input.TransactItems ?? []).flatMap(({ Update }) =>
-        Update?.ExpressionAttributeValues?.[':completed'] ? [Number(Update.ExpressionAttributeValues[':attempt']!.N)] : [],
-      );
-      if (completing.some((attempt) => refuse(attempt, refused))) {
-        refused++;
-        return Promise.reject(new ThrottlingException({ message: 'Rate of requests exceeds the allowed throughput.', $metadata: { httpStatusCode: 400 } }));
-      }
-    }
-    return send(command);
-  }) as unknown as typeof client.send);
-  return () => refused;
-};
 
 const finalState = (services: Services, orderId: string) =>
   pollUntil(

@@ -123,6 +123,20 @@ describe('API keys from SSM, re-read as they age', () => {
     expect((await metricsWith('key-a')).status).toBe(200);
     expect(ssm.requests).toHaveLength(2);
   });
+
+  it('says in its 503 why, and how long until the next read: the back-off, doubled by each failure', async () => {
+    answer = { status: 500, type: 'InternalServerError' };
+    const refusal = (retryAfter: string) => ({ status: 503, title: 'Service unavailable', message: 'The API keys could not be read; retry shortly', headers: { 'retry-after': retryAfter } });
+
+    const first = await services.apiKeys().catch((error: unknown) => error);
+    expect(first).toMatchObject(refusal('1'));
+    expect((first as Error).cause).toMatchObject({ name: 'InternalServerError' });
+    now += 1_000;
+    await expect(services.apiKeys()).rejects.toMatchObject(refusal('2'));
+    now += 1_500;
+    await expect(services.apiKeys()).rejects.toMatchObject(refusal('1'));
+    expect(ssm.requests).toHaveLength(2);
+  });
 });
 
 describe('the composition root', () => {

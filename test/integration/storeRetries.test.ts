@@ -20,7 +20,8 @@ const standIn = async (answer: (request: AwsRequest) => AwsAnswer) => {
   const transactions = () => store.requests.filter((request) => request.target.endsWith('.TransactWriteItems')).length;
   const reads = () => store.requests.filter((request) => request.target.endsWith('.GetItem')).length;
   const batchWrites = () => store.requests.filter((request) => request.target.endsWith('.BatchWriteItem')).length;
-  return { orders, transactions, reads, batchWrites };
+  const batchReads = () => store.requests.filter((request) => request.target.endsWith('.BatchGetItem')).length;
+  return { orders, transactions, reads, batchWrites, batchReads };
 };
 
 const pending = (orderId: string): OrderState => ({ order_id: orderId, status: 'PENDING', attempts: 0, created_at: new Date().toISOString() });
@@ -95,5 +96,33 @@ describe('transitions against a store that is away or always busy', () => {
 
     await expect(orders.pruneMarkers([{ marker: { ref: '0:1#x', ids: ['A'] }, remaining: [] }])).rejects.toMatchObject({ name: 'StoreUnavailable' });
     expect(batchWrites()).toBe(9);
+  });
+
+  it('reads again the orders the store leaves unprocessed, until every one is read', async () => {
+    // The first read of each batch comes back with its last key unprocessed, as DynamoDB does under throttling.
+    const keysOf = (request: AwsRequest) => Object.entries(request.body.RequestItems as Record<string, { Keys: Record<string, { S: string }>[] }>)[0]!;
+    const stateOf = (key: Record<string, { S: string }>) => ({ order_id: { S: key.pk!.S.slice('ORDER#'.length) }, status: { S: 'PENDING' }, attempts: { N: '0' } });
+    let first = true;
+    const partly = (request: AwsRequest): AwsAnswer => {
+      const [table, { Keys }] = keysOf(request);
+      const read = first ? Keys.slice(0, -1) : Keys;
+      const left = first ? Keys.slice(-1) : [];
+      first = false;
+      return { body: { Responses: { [table]: read.map(stateOf) }, UnprocessedKeys: left.length > 0 ? { [table]: { Keys: left } } : {} } };
+    };
+    const { orders, batchReads } = await standIn(partly);
+
+    const states = await orders.getStates(['PART-1', 'PART-2', 'PART-3']);
+
+    expect(states.map((state) => state.order_id).sort()).toEqual(['PART-1', 'PART-2', 'PART-3']);
+    expect(batchReads()).toBe(2);
+  });
+
+  it('gives up reading orders the store keeps leaving unprocessed, as unavailable, after eight retries', async () => {
+    const unprocessed = (request: AwsRequest): AwsAnswer => ({ body: { Responses: {}, UnprocessedKeys: request.body.RequestItems } });
+    const { orders, batchReads } = await standIn(unprocessed);
+
+    await expect(orders.getStates(['SLOW-1', 'SLOW-2'])).rejects.toMatchObject({ name: 'StoreUnavailable' });
+    expect(batchReads()).toBe(9);
   });
 });

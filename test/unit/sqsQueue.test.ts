@@ -49,6 +49,12 @@ describe('SqsQueue, through the SDK against a stand-in for SQS', () => {
     expect(await queue.send(Array.from({ length: 15 }, (_, i) => `id-${i}`))).toBe(13);
   });
 
+  it('counts none when SQS refuses every entry and leaves the list of accepted ones out', async () => {
+    answer = (request) => ({ body: { Failed: entriesOf(request).map((entry) => ({ Id: entry.Id, SenderFault: false, Code: 'InternalError' })) } });
+
+    expect(await queue.send(['a', 'b'])).toBe(0);
+  });
+
   it('delays a retry until its back-off ends, at most the 15 minutes SQS allows', async () => {
     await queue.send(['a'], { notBefore: Date.now() + 4_200 });
     await queue.send(['b'], { notBefore: Date.now() + 3_600_000 });
