@@ -230,20 +230,7 @@ const answerOnSocket = (socket: Duplex, result: HttpResult): void => {
  * than 100-continue with 417. CONNECT (this is no proxy) gets 405 or 404 as any other method would,
  * instead of a closed connection.
  */
-/** Capped by the kernel's net.core.somaxconn (4096 on current Linux); node's default is 511. */
-export const LISTEN_BACKLOG = 4096;
-
-/**
- * The HTTP server the standalone runtime serves on, its request listener aside; the warm-up runs through one
- * made here too, so that it takes the paths in node:http that the service's server takes.
- */
-export const createHttpServer = (): Server => {
-  const server = createServer({ requestTimeout: 30_000, keepAliveTimeout: 5_000 });
-  answerRefusedRequests(server);
-  return server;
-};
-
-export const answerRefusedRequests = (server: Server): void => {
+const answerRefusedRequests = (server: Server): void => {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;
     if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) return void socket.destroy();
@@ -272,4 +259,17 @@ export const answerRefusedRequests = (server: Server): void => {
         : problem(404, 'Not found', `No resource at ${target}`),
     );
   });
+};
+
+/** Capped by the kernel's net.core.somaxconn (4096 on current Linux); node's default is 511. */
+export const LISTEN_BACKLOG = 4096;
+
+/**
+ * The HTTP server the standalone runtime serves on, its request listener aside; the warm-up runs through one
+ * made here too, so that it takes the paths in node:http that the service's server takes.
+ */
+export const createHttpServer = (): Server => {
+  const server = createServer({ requestTimeout: 30_000, keepAliveTimeout: 5_000 });
+  answerRefusedRequests(server);
+  return server;
 };
