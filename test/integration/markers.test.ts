@@ -38,6 +38,17 @@ const recordingQueue = () => {
 
 const everything = (now = Date.now()) => ({ createdBy: now, now, maxSend: 10_000, maxRead: 10_000 });
 
+/**
+ * Creates `count` orders one commit each, `<prefix>-0` first, through a repository whose marker shard is the
+ * first one for the first `firstShardCount` creates and `thenRandom` (as its random draw) for the rest.
+ */
+const createOnShards = async (store: Store, prefix: string, count: number, firstShardCount: number, thenRandom: number) => {
+  let creates = 0;
+  const orders = new OrderRepository(store, { random: () => (creates < firstShardCount ? 0 : thenRandom) });
+  for (; creates < count; creates++) await orders.createMany([order(`${prefix}-${creates}`)]);
+  return orders;
+};
+
 describe('due markers', () => {
   it('marks a group commit of orders with one item, and a lone order with one that its final transition removes', async () => {
     const { orders, store } = await testServices();
@@ -132,9 +143,7 @@ describe('due markers', () => {
   it('stops after the page on which it has read maxRead orders', async () => {
     const { store } = await testServices({ WRITE_SHARDS: '2' });
     // Three orders on shard 0, then three on shard 1: a page each.
-    let creates = 0;
-    const orders = new OrderRepository(store, { random: () => (creates < 3 ? 0 : 1 / 2) });
-    for (; creates < 6; creates++) await orders.createMany([order(`R-${creates}`)]);
+    const orders = await createOnShards(store, 'R', 6, 3, 1 / 2);
     const { queue, sent } = recordingQueue();
     await sweep(orders, queue, { ...everything(), maxRead: 1 });
     expect(sent.sort()).toEqual(['R-0', 'R-1', 'R-2']);
@@ -143,9 +152,7 @@ describe('due markers', () => {
   it('reads a page of every shard in turn, so a backlog in one shard does not hold back the others', async () => {
     const { store } = await testServices({ WRITE_SHARDS: '8' });
     // Shard 0 for the first 40 creates (a backlog), then shard 5 for one more.
-    let creates = 0;
-    const orders = new OrderRepository(store, { random: () => (creates < 40 ? 0 : 5 / 8) });
-    for (; creates < 41; creates++) await orders.createMany([order(`F-${creates}`)]);
+    const orders = await createOnShards(store, 'F', 41, 40, 5 / 8);
     const { queue, sent } = recordingQueue();
     await orders.scanMarkers(Date.now(), async (markers) => {
       for (const marker of markers) await queue.send(marker.ids);
