@@ -13,7 +13,7 @@ const text = (fallback: string) => z._default(z.string().check(z.minLength(1)), 
 
 const EnvSchema = z
   .object({
-    TABLE_NAME: z._default(z.string().check(z.regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a valid DynamoDB table name')), 'orders'),
+    TABLE_NAME: z._default(z.string().check(z.regex(/^[A-Za-z0-9_.-]{3,248}$/, 'must be a valid DynamoDB table name of at most 248 characters ("-states" is added for the state table)')), 'orders'),
     AWS_REGION: text('us-east-1'),
     DYNAMODB_ENDPOINT: z.optional(z.url()),
     // The SQS queue of the cloud deployment; without it the in-memory queue is used.

@@ -9,7 +9,17 @@ import { markerKey, putMarker } from './markers.ts';
  * dynamodb-toolbox's parsing of each write was a quarter of the service's CPU under load. Their expressions
  * are fixed strings; only values vary. The layout is the one `orderSchema` (lib/store.ts) declares, which
  * still reads every order: test/unit/orderWrites.test.ts parses each write's result against it.
+ *
+ * A create puts the order in the order table; every later write of its life goes to its item in the state
+ * table (see `createStore`), which the first claim (or fault) creates. An order with no state item yet is
+ * PENDING, as its create left it: the conditions below take an absent state item for that.
  */
+
+/** Where the writes go: the order table, and the state table of what changes in an order's life. */
+export interface Tables {
+  tableName: string;
+  stateTableName: string;
+}
 
 export const S = (value: string): AttributeValue.SMember => ({ S: value });
 export const N = (value: number): AttributeValue.NMember => ({ N: String(value) });
@@ -74,6 +84,20 @@ export const checkState = (state: OrderState): OrderState => {
   return state;
 };
 
+/**
+ * An order as it stands: its order item overlaid by its state item, as stored (attribute values). Once there,
+ * the state item says which marker the order is on: the write that made it copied the marker the create set,
+ * and a final transition or a quarantine removes it there. No order item, no order.
+ */
+export const overlayState = (
+  order: Record<string, AttributeValue> | undefined,
+  state: Record<string, AttributeValue> | undefined,
+): Record<string, AttributeValue> | undefined => {
+  if (!order || !state) return order;
+  const { marker: _created, ...rest } = order;
+  return { ...rest, ...state };
+};
+
 /** The attributes of `OrderState`, for reads that need no more (ProjectionExpression). */
 export const ORDER_STATE_ATTRIBUTES = [
   'order_id',
@@ -123,12 +147,12 @@ type Condition = { expression: string; values: Record<string, AttributeValue> };
 
 /**
  * The order is as the worker read it, and free to be worked on (PENDING, or its lease is over). A quarantined
- * order is never free: it waits for an operator.
+ * order is never free: it waits for an operator. A state item with no status is one only faults were counted on.
  */
 const seen = (state: OrderState, now: number): Condition =>
   state.status === 'PENDING'
     ? {
-        expression: '#status = :seen_status AND attempts = :seen_attempts AND attribute_not_exists(quarantined)',
+        expression: '(attribute_not_exists(#status) OR (#status = :seen_status AND attempts = :seen_attempts)) AND attribute_not_exists(quarantined)',
         values: { ':seen_status': S('PENDING'), ':seen_attempts': N(state.attempts) },
       }
     : {
@@ -145,15 +169,16 @@ const held = (state: OrderState): Condition => ({
 // `status` and `error` are DynamoDB reserved words.
 const NAMES = { '#status': 'status', '#error': 'error' };
 
+/** An update of the order's state item. */
 const update = (
-  tableName: string,
+  { stateTableName }: Tables,
   orderId: string,
   expression: string,
   condition: Condition,
   values: Record<string, AttributeValue>,
 ): TransactWriteItem => ({
   Update: {
-    TableName: tableName,
+    TableName: stateTableName,
     Key: orderKeyValue(orderId),
     UpdateExpression: expression,
     ConditionExpression: condition.expression,
@@ -197,38 +222,42 @@ const lapseValues = (state: OrderState): Record<string, AttributeValue> => ({
 /**
  * PENDING -> PROCESSING, or a new attempt on a PROCESSING order whose lease or back-off ran out: the next
  * attempt number (SET, not ADD, so a repeated write means the same), its start and its lease end. `lapsed`:
- * the last attempt's lease ran out with no outcome, which the same write records.
+ * the last attempt's lease ran out with no outcome, which the same write records. The order's solo marker
+ * comes along (see `overlayState`).
  */
-export const claimOrder = (tableName: string, state: OrderState, now: number, leaseEnd: number, lapsed = false): TransactWriteItem =>
+export const claimOrder = (tables: Tables, state: OrderState, now: number, leaseEnd: number, lapsed = false): TransactWriteItem =>
   update(
-    tableName,
+    tables,
     state.order_id,
-    `SET #status = :processing, attempts = :attempt, started_at = :at, due_at = :due${lapsed ? `, lapsed = :lapsed, faults = :faults, ${appendFailure}` : ''}`,
+    `SET #status = :processing, attempts = :attempt, started_at = :at, due_at = :due${state.marker ? ', marker = :marker' : ''}${
+      lapsed ? `, lapsed = :lapsed, faults = :faults, ${appendFailure}` : ''
+    }`,
     seen(state, now),
     {
       ':processing': S('PROCESSING'),
       ':attempt': N(state.attempts + 1),
       ':at': S(new Date(now).toISOString()),
       ':due': N(leaseEnd),
+      ...(state.marker && { ':marker': S(state.marker) }),
       ...(lapsed ? lapseValues(state) : {}),
     },
   );
 
 /** PROCESSING -> COMPLETED for the attempt that holds the lease; `startedAt` is when its work began. */
-export const completeOrder = (tableName: string, state: OrderState, startedAt: number, now: number): TransactWriteItem[] => [
-  update(tableName, state.order_id, 'SET #status = :completed, started_at = :started, completed_at = :at, processing_ms = :ms REMOVE due_at, marker', held(state), {
+export const completeOrder = (tables: Tables, state: OrderState, startedAt: number, now: number): TransactWriteItem[] => [
+  update(tables, state.order_id, 'SET #status = :completed, started_at = :started, completed_at = :at, processing_ms = :ms REMOVE due_at, marker', held(state), {
     ':completed': S('COMPLETED'),
     ':started': S(new Date(startedAt).toISOString()),
     ':at': S(new Date(now).toISOString()),
     ':ms': N(Math.max(0, now - startedAt)),
   }),
-  ...deleteSoloMarker(tableName, state),
+  ...deleteSoloMarker(tables, state),
 ];
 
 /** PROCESSING -> FAILED for the attempt that holds the lease: its work failed, the last the budget allows. */
-export const failOrder = (tableName: string, state: OrderState, failure: FailureEntry): TransactWriteItem[] => [
+export const failOrder = (tables: Tables, state: OrderState, failure: FailureEntry): TransactWriteItem[] => [
   update(
-    tableName,
+    tables,
     state.order_id,
     `SET #status = :failed, failed_at = :at, #error = :error, failed_attempts = :failed_attempts, ${appendFailure} REMOVE due_at, marker`,
     held(state),
@@ -241,25 +270,25 @@ export const failOrder = (tableName: string, state: OrderState, failure: Failure
       ':failure': L([failureValue(failure)]),
     },
   ),
-  ...deleteSoloMarker(tableName, state),
+  ...deleteSoloMarker(tables, state),
 ];
 
 /**
  * PROCESSING -> FAILED for an order waiting for a retry that its budget no longer allows (MAX_ATTEMPTS was
  * lowered): its last failure is recorded already.
  */
-export const exhaustOrder = (tableName: string, state: OrderState, error: string, now: number): TransactWriteItem[] => [
-  update(tableName, state.order_id, 'SET #status = :failed, failed_at = :at, #error = :error REMOVE due_at, marker', seen(state, now), {
+export const exhaustOrder = (tables: Tables, state: OrderState, error: string, now: number): TransactWriteItem[] => [
+  update(tables, state.order_id, 'SET #status = :failed, failed_at = :at, #error = :error REMOVE due_at, marker', seen(state, now), {
     ':failed': S('FAILED'),
     ':at': S(new Date(now).toISOString()),
     ':error': S(error),
   }),
-  ...deleteSoloMarker(tableName, state),
+  ...deleteSoloMarker(tables, state),
 ];
 
 /** Records a failed attempt and makes the order due again at `retryAt` (its status stays PROCESSING). */
-export const retryOrderLater = (tableName: string, state: OrderState, failure: FailureEntry, retryAt: number): TransactWriteItem =>
-  update(tableName, state.order_id, `SET last_error = :error, due_at = :retry, failed_attempts = :failed_attempts, ${appendFailure}`, held(state), {
+export const retryOrderLater = (tables: Tables, state: OrderState, failure: FailureEntry, retryAt: number): TransactWriteItem =>
+  update(tables, state.order_id, `SET last_error = :error, due_at = :retry, failed_attempts = :failed_attempts, ${appendFailure}`, held(state), {
     ':error': S(failure.error),
     ':retry': N(retryAt),
     ':failed_attempts': N((state.failed_attempts ?? 0) + 1),
@@ -271,13 +300,13 @@ export const retryOrderLater = (tableName: string, state: OrderState, failure: F
  * Gives a claim back with its attempt (at shutdown, or when a worker got to an order claimed ahead too late in
  * its lease): an order claimed from PENDING is PENDING again, one taken over is due again at once.
  */
-export const releaseOrder = (tableName: string, state: OrderState, now: number): TransactWriteItem =>
+export const releaseOrder = (tables: Tables, state: OrderState, now: number): TransactWriteItem =>
   state.attempts <= 1
-    ? update(tableName, state.order_id, 'SET #status = :pending, attempts = :none REMOVE due_at, started_at', held(state), { ':pending': S('PENDING'), ':none': N(0) })
-    : update(tableName, state.order_id, 'SET attempts = :previous, due_at = :now', held(state), { ':previous': N(state.attempts - 1), ':now': N(now) });
+    ? update(tables, state.order_id, 'SET #status = :pending, attempts = :none REMOVE due_at, started_at', held(state), { ':pending': S('PENDING'), ':none': N(0) })
+    : update(tables, state.order_id, 'SET attempts = :previous, due_at = :now', held(state), { ':previous': N(state.attempts - 1), ':now': N(now) });
 
 /** A final transition removes the marker that marked this order alone; a shared marker is the sweeper's to prune. */
-const deleteSoloMarker = (tableName: string, state: OrderState): TransactWriteItem[] =>
+const deleteSoloMarker = ({ tableName }: Tables, state: OrderState): TransactWriteItem[] =>
   state.marker ? [{ Delete: { TableName: tableName, Key: markerKey(state.marker) } }] : [];
 
 /**
@@ -300,20 +329,34 @@ export const quarantinePartition = (shard: number) => `QUARANTINE#${shard}`;
 
 const quarantineKey = (orderId: string, shards: number) => ({ pk: S(quarantinePartition(shardOf(orderId, shards))), sk: S(orderId) });
 
-/** The order exists, is not finished, is not set aside, and has the fault count the writer read. */
+/** The order is not finished, is not set aside, and has the fault count the writer read. */
 const faultable = (seenFaults: number | undefined): Condition => ({
-  expression: `attribute_exists(pk) AND attribute_not_exists(quarantined) AND NOT (#status IN (:completed, :failed)) AND ${
+  expression: `attribute_not_exists(quarantined) AND (attribute_not_exists(#status) OR NOT (#status IN (:completed, :failed))) AND ${
     seenFaults === undefined ? 'attribute_not_exists(faults)' : 'faults = :seen_faults'
   }`,
   values: { ':completed': S('COMPLETED'), ':failed': S('FAILED'), ...(seenFaults !== undefined && { ':seen_faults': N(seenFaults) }) },
 });
 
-/** Counts one more fault of the order, with its error. */
-export const faultOrder = (tableName: string, orderId: string, seenFaults: number | undefined, error: string): TransactWriteItem =>
-  update(tableName, orderId, 'SET faults = :faults, fault = :fault', faultable(seenFaults), { ':faults': N((seenFaults ?? 0) + 1), ':fault': S(error) });
+/**
+ * The order exists: a fault may be the first write to its state item, which must never be made for an order
+ * that is not there.
+ */
+const orderExists = ({ tableName }: Tables, orderId: string): TransactWriteItem => ({
+  ConditionCheck: { TableName: tableName, Key: orderKeyValue(orderId), ConditionExpression: 'attribute_exists(pk)' },
+});
+
+/** Counts one more fault of the order, with its error. `marker`: its solo marker, as read (see `overlayState`). */
+export const faultOrder = (tables: Tables, orderId: string, seenFaults: number | undefined, error: string, marker: string | undefined): TransactWriteItem[] => [
+  update(tables, orderId, `SET faults = :faults, fault = :fault${marker ? ', marker = :marker' : ''}`, faultable(seenFaults), {
+    ':faults': N((seenFaults ?? 0) + 1),
+    ':fault': S(error),
+    ...(marker && { ':marker': S(marker) }),
+  }),
+  orderExists(tables, orderId),
+];
 
 /** What setting an order aside writes besides the order: its listing, and no solo marker any more. */
-const setAside = (tableName: string, orderId: string, shards: number, error: string, now: number, marker: string | undefined): TransactWriteItem[] => [
+const setAside = ({ tableName }: Tables, orderId: string, shards: number, error: string, now: number, marker: string | undefined): TransactWriteItem[] => [
   {
     Put: {
       TableName: tableName,
@@ -325,7 +368,7 @@ const setAside = (tableName: string, orderId: string, shards: number, error: str
 
 /** Counts the `maxFaults`-th fault and sets the order aside. `marker`: its solo marker, as read. */
 export const quarantineFaulted = (
-  tableName: string,
+  tables: Tables,
   orderId: string,
   seenFaults: number | undefined,
   error: string,
@@ -333,40 +376,41 @@ export const quarantineFaulted = (
   marker: string | undefined,
   shards: number,
 ): TransactWriteItem[] => [
-  update(tableName, orderId, 'SET faults = :faults, fault = :fault, quarantined = :at REMOVE marker', faultable(seenFaults), {
+  update(tables, orderId, 'SET faults = :faults, fault = :fault, quarantined = :at REMOVE marker', faultable(seenFaults), {
     ':faults': N((seenFaults ?? 0) + 1),
     ':fault': S(error),
     ':at': S(new Date(now).toISOString()),
   }),
-  ...setAside(tableName, orderId, shards, error, now, marker),
+  orderExists(tables, orderId),
+  ...setAside(tables, orderId, shards, error, now, marker),
 ];
 
 /** Records the lapse of the last attempt, once too many (a crash loop), and sets the order aside. */
-export const quarantineLapsed = (tableName: string, state: OrderState, error: string, now: number, shards: number): TransactWriteItem[] => [
+export const quarantineLapsed = (tables: Tables, state: OrderState, error: string, now: number, shards: number): TransactWriteItem[] => [
   update(
-    tableName,
+    tables,
     state.order_id,
     `SET lapsed = :lapsed, faults = :faults, fault = :fault, quarantined = :at, ${appendFailure} REMOVE marker`,
     seen(state, now),
     { ...lapseValues(state), ':fault': S(error), ':at': S(new Date(now).toISOString()) },
   ),
-  ...setAside(tableName, state.order_id, shards, error, now, state.marker),
+  ...setAside(tables, state.order_id, shards, error, now, state.marker),
 ];
 
 /**
  * Takes an order out of quarantine (after a fix): its faults count from zero again, and a new due marker of
  * its own (`marker`) lists it, so a sweeper sends it.
  */
-export const requeueOrder = (tableName: string, orderId: string, marker: string, shards: number): TransactWriteItem[] => [
+export const requeueOrder = (tables: Tables, orderId: string, marker: string, shards: number): TransactWriteItem[] => [
   {
     Update: {
-      TableName: tableName,
+      TableName: tables.stateTableName,
       Key: orderKeyValue(orderId),
       UpdateExpression: 'SET marker = :marker REMOVE quarantined, faults, fault',
       ConditionExpression: 'attribute_exists(quarantined)',
       ExpressionAttributeValues: { ':marker': S(marker) },
     },
   },
-  putMarker(tableName, marker, [orderId]),
-  { Delete: { TableName: tableName, Key: quarantineKey(orderId, shards) } },
+  putMarker(tables.tableName, marker, [orderId]),
+  { Delete: { TableName: tables.tableName, Key: quarantineKey(orderId, shards) } },
 ];

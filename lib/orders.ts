@@ -3,20 +3,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BatchGetItemCommand,
   BatchWriteItemCommand,
-  GetItemCommand as RawGetItemCommand,
   QueryCommand,
   TransactWriteItemsCommand,
   UpdateItemCommand,
   type AttributeValue,
   type BatchGetItemCommandOutput,
+  type KeysAndAttributes,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { QueryCommand as DocumentQueryCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { isThrottlingError, isTransientError } from '@smithy/core/retry';
-import { BatchGetRequest } from 'dynamodb-toolbox/entity/actions/batchGet';
-import { GetItemCommand } from 'dynamodb-toolbox/entity/actions/get';
-import { BatchGetCommand, execute as executeBatchGet } from 'dynamodb-toolbox/table/actions/batchGet';
+import { EntityFormatter } from 'dynamodb-toolbox/entity/actions/format';
 import { isCancelledOnlyBy, mergeMoves, putDelta, type CounterMove } from './counters.ts';
 import { OrderConflict, StoreUnavailable } from './errors.ts';
 import { GroupCommit, type Settled } from './groupCommit.ts';
@@ -31,6 +29,7 @@ import {
   faultOrder,
   ORDER_STATE_ATTRIBUTES,
   orderKeyValue,
+  overlayState,
   putNewOrder,
   quarantineFaulted,
   quarantineLapsed,
@@ -228,7 +227,7 @@ export class OrderRepository {
    */
   async createMany(orders: OrderToCreate[]): Promise<Settled<CreateResult>[]> {
     const { tableName } = this.store;
-    return this.commitSettling<OrderToCreate, CreateResult, MarkerTally>(orders, {
+    const outcomes = await this.commitSettling<OrderToCreate, CreateResult, MarkerTally>(orders, {
       write: (pending) => {
         const marker = newMarkerRef(Date.parse(pending[0]!.created_at), this.store.shards, this.random);
         const solo = pending.length === 1 ? marker : undefined;
@@ -254,6 +253,20 @@ export class OrderRepository {
           : { ok: false, error: new OrderConflict(order.order_id) };
       },
     });
+    // A replay is answered with the order as it stands: the cancellation gave its order item, not its state.
+    // Should that read fail, the replays fail with it, not the new orders committed beside them.
+    const replays = outcomes.flatMap((outcome, k) => (outcome.ok && !outcome.value.created ? [k] : []));
+    if (replays.length === 0) return outcomes;
+    try {
+      const current = await this.readOrders(replays.map((k) => orders[k]!.order_id));
+      for (const k of replays) {
+        const item = current.get(orders[k]!.order_id);
+        if (item) (outcomes[k] as { value: CreateResult }).value.order = this.format(item);
+      }
+    } catch (error) {
+      for (const k of replays) outcomes[k] = { ok: false, error };
+    }
+    return outcomes;
   }
 
   /**
@@ -332,15 +345,13 @@ export class OrderRepository {
 
   /** Reads one order; strongly consistent so a just-acknowledged order is always found. */
   async get(orderId: string): Promise<StoredOrder | undefined> {
-    try {
-      const { Item } = await this.store.OrderEntity.build(GetItemCommand)
-        .key({ order_id: orderId })
-        .options({ consistent: true })
-        .send();
-      return Item as StoredOrder | undefined;
-    } catch (error) {
-      throw translateStoreError(error);
-    }
+    const item = (await this.readOrders([orderId])).get(orderId);
+    return item && this.format(item);
+  }
+
+  /** An order as read, parsed by the order schema (which leaves out the attributes it does not declare). */
+  private format(item: Record<string, AttributeValue>): StoredOrder {
+    return new EntityFormatter(this.store.OrderEntity).format(unmarshall(item)) as StoredOrder;
   }
 
   /** What a worker needs of one order, strongly consistent, as stored: no schema parses it (see `checkState`). */
@@ -349,35 +360,45 @@ export class OrderRepository {
     return item && (unmarshall(item) as OrderState);
   }
 
-  /** What a worker needs of these orders, strongly consistent, in 100-key reads; unknown ids are left out. */
+  /** What a worker needs of these orders, strongly consistent; unknown ids are left out. */
   async getStates(orderIds: readonly string[]): Promise<OrderState[]> {
-    const states: OrderState[] = [];
-    for (let i = 0; i < orderIds.length; i += 100) {
-      let keys: Record<string, AttributeValue>[] | undefined = orderIds.slice(i, i + 100).map(orderKeyValue);
-      for (let attempt = 0; keys && keys.length > 0; attempt++) {
+    return [...(await this.readOrders(orderIds, ORDER_STATE_ATTRIBUTES)).values()].map((item) => unmarshall(item) as OrderState);
+  }
+
+  /**
+   * Orders as they stand (`overlayState`), by id, strongly consistent, raw (an item that may not parse is read
+   * too): both tables in each read, 50 orders a read. `attributes`: only these. Unknown ids are left out.
+   */
+  private async readOrders(orderIds: readonly string[], attributes?: readonly string[]): Promise<Map<string, Record<string, AttributeValue>>> {
+    const { tableName, stateTableName, documentClient } = this.store;
+    const orders = new Map<string, Record<string, AttributeValue>>();
+    const states = new Map<string, Record<string, AttributeValue>>();
+    // The key comes along to tell the items apart (it is not handed on when only some attributes were asked for).
+    const read = (keys: Record<string, AttributeValue>[]): KeysAndAttributes => ({ Keys: keys, ConsistentRead: true, ...(attributes && projection(['pk', ...attributes])) });
+    for (let i = 0; i < orderIds.length; i += 50) {
+      const keys = orderIds.slice(i, i + 50).map(orderKeyValue);
+      let request: Record<string, KeysAndAttributes> | undefined = { [tableName]: read(keys), [stateTableName]: read(keys) };
+      for (let attempt = 0; request && Object.keys(request).length > 0; attempt++) {
         // backOff gives up (StoreUnavailable) once the retries are spent.
         if (attempt > 0) await this.backOff(attempt - 1, undefined);
         let answer: BatchGetItemCommandOutput;
         try {
-          answer = await this.store.documentClient.send(
-            new BatchGetItemCommand({
-              RequestItems: {
-                [this.store.tableName]: {
-                  Keys: keys,
-                  ConsistentRead: true,
-                  ...projection(ORDER_STATE_ATTRIBUTES),
-                },
-              },
-            }),
-          );
+          answer = await documentClient.send(new BatchGetItemCommand({ RequestItems: request }));
         } catch (error) {
           throw translateStoreError(error);
         }
-        for (const item of answer.Responses?.[this.store.tableName] ?? []) states.push(unmarshall(item) as OrderState);
-        keys = answer.UnprocessedKeys?.[this.store.tableName]?.Keys;
+        for (const item of answer.Responses?.[tableName] ?? []) orders.set(item.pk!.S!, item);
+        for (const item of answer.Responses?.[stateTableName] ?? []) states.set(item.pk!.S!, item);
+        request = answer.UnprocessedKeys;
       }
     }
-    return states;
+    const found = new Map<string, Record<string, AttributeValue>>();
+    for (const [pk, order] of orders) {
+      const item = overlayState(order, states.get(pk))!;
+      if (attributes && !attributes.includes('pk')) delete item.pk;
+      found.set(pk.slice('ORDER#'.length), item);
+    }
+    return found;
   }
 
   /** Proves the store answers: a strongly consistent read of a key no order can have. */
@@ -400,7 +421,7 @@ export class OrderRepository {
       ...(lapsed && { lapsed: (order.lapsed ?? 0) + 1, faults: (order.faults ?? 0) + 1 }),
     };
     const move: CounterMove = order.status === 'PENDING' ? { PENDING: -1, PROCESSING: 1 } : {};
-    const ok = await this.transition(order.order_id, [claimOrder(this.store.tableName, order, now, now + leaseMs, lapsed)], move);
+    const ok = await this.transition(order.order_id, [claimOrder(this.store, order, now, now + leaseMs, lapsed)], move);
     return ok ? claimed : undefined;
   }
 
@@ -411,28 +432,28 @@ export class OrderRepository {
   async complete(order: OrderState, now: number, workStartedAt = Date.parse(order.started_at ?? order.created_at)): Promise<boolean> {
     const processingMs = Math.max(0, now - workStartedAt);
     const turnaroundMs = Math.max(0, now - Date.parse(order.created_at));
-    return this.transition(order.order_id, completeOrder(this.store.tableName, order, workStartedAt, now), completionMove(processingMs, turnaroundMs), true);
+    return this.transition(order.order_id, completeOrder(this.store, order, workStartedAt, now), completionMove(processingMs, turnaroundMs), true);
   }
 
   /** PROCESSING -> FAILED with the error of the attempt that holds the lease. */
   async fail(order: OrderState, now: number, error: string): Promise<boolean> {
-    return this.transition(order.order_id, failOrder(this.store.tableName, order, this.failure(order, now, error)), { PROCESSING: -1, FAILED: 1 }, true);
+    return this.transition(order.order_id, failOrder(this.store, order, this.failure(order, now, error)), { PROCESSING: -1, FAILED: 1 }, true);
   }
 
   /** PROCESSING -> FAILED for an order waiting for a retry its budget no longer allows (its failure is recorded). */
   async exhaust(order: OrderState, now: number, error: string): Promise<boolean> {
-    return this.transition(order.order_id, exhaustOrder(this.store.tableName, order, error, now), { PROCESSING: -1, FAILED: 1 }, true);
+    return this.transition(order.order_id, exhaustOrder(this.store, order, error, now), { PROCESSING: -1, FAILED: 1 }, true);
   }
 
   /** Records a failed attempt and makes the order due again at `retryAt` (its status stays PROCESSING). */
   async retryLater(order: OrderState, now: number, error: string, retryAt: number): Promise<boolean> {
-    return this.transition(order.order_id, [retryOrderLater(this.store.tableName, order, this.failure(order, now, error), retryAt)], {});
+    return this.transition(order.order_id, [retryOrderLater(this.store, order, this.failure(order, now, error), retryAt)], {});
   }
 
   /** Gives a claim back with its attempt, so the order is due again at once (see `releaseOrder`). */
   async release(order: OrderState, now: number): Promise<boolean> {
     const move: CounterMove = order.attempts <= 1 ? { PROCESSING: -1, PENDING: 1 } : {};
-    return this.transition(order.order_id, [releaseOrder(this.store.tableName, order, now)], move);
+    return this.transition(order.order_id, [releaseOrder(this.store, order, now)], move);
   }
 
   /**
@@ -441,7 +462,7 @@ export class OrderRepository {
    * writes attributes of its own only, so an item nothing else can parse is counted too.
    */
   async noteFault(orderId: string, error: string, maxFaults: number, now: number): Promise<FaultOutcome> {
-    const { tableName, shards } = this.store;
+    const { shards } = this.store;
     // A race with another writer of the order: read again; a few in a row mean it is being handled elsewhere.
     for (let race = 0; race < 3; race++) {
       const item = await this.readRaw(orderId, ['faults', 'quarantined', 'status', 'marker']);
@@ -450,8 +471,8 @@ export class OrderRepository {
       const seen = item.faults?.N === undefined ? undefined : Number(item.faults.N);
       const faults = (seen ?? 0) + 1;
       if (faults < maxFaults) {
-        if (await this.transition(orderId, [faultOrder(tableName, orderId, seen, error)], {})) return { kind: 'counted', faults };
-      } else if (await this.transition(orderId, quarantineFaulted(tableName, orderId, seen, error, now, item.marker?.S, shards), { quarantined: 1 })) {
+        if (await this.transition(orderId, faultOrder(this.store, orderId, seen, error, item.marker?.S), {})) return { kind: 'counted', faults };
+      } else if (await this.transition(orderId, quarantineFaulted(this.store, orderId, seen, error, now, item.marker?.S, shards), { quarantined: 1 })) {
         return { kind: 'quarantined', faults };
       }
     }
@@ -460,7 +481,7 @@ export class OrderRepository {
 
   /** Sets aside an order whose lease ran out once too often (a crash loop), recording that lapse. */
   async quarantineLapsed(order: OrderState, now: number, error: string): Promise<boolean> {
-    return this.transition(order.order_id, quarantineLapsed(this.store.tableName, order, error, now, this.store.shards), { quarantined: 1 });
+    return this.transition(order.order_id, quarantineLapsed(this.store, order, error, now, this.store.shards), { quarantined: 1 });
   }
 
   /**
@@ -469,7 +490,7 @@ export class OrderRepository {
    */
   async requeue(orderId: string, now: number): Promise<boolean> {
     const marker = newMarkerRef(now, this.store.shards, this.random);
-    return this.transition(orderId, requeueOrder(this.store.tableName, orderId, marker, this.store.shards), { quarantined: -1 });
+    return this.transition(orderId, requeueOrder(this.store, orderId, marker, this.store.shards), { quarantined: -1 });
   }
 
   /** Every quarantined order, from the quarantine listings (a Query per shard, never a scan of the orders). */
@@ -500,19 +521,7 @@ export class OrderRepository {
 
   /** Some attributes of an order as stored, whatever their types: for an item that may not parse. */
   private async readRaw(orderId: string, attributes: string[]): Promise<Record<string, AttributeValue> | undefined> {
-    try {
-      const { Item } = await this.store.documentClient.send(
-        new RawGetItemCommand({
-          TableName: this.store.tableName,
-          Key: orderKeyValue(orderId),
-          ConsistentRead: true,
-          ...projection(attributes),
-        }),
-      );
-      return Item;
-    } catch (error) {
-      throw translateStoreError(error);
-    }
+    return (await this.readOrders([orderId], attributes)).get(orderId);
   }
 
   private failure(order: OrderState, now: number, error: string): FailureEntry {
@@ -598,7 +607,7 @@ export class OrderRepository {
    * page's orders are then read by key, strongly consistent.
    */
   async listByUser(userId: string, limit: number, after?: { created_at: string; order_id: string }): Promise<{ orders: Order[]; more: boolean }> {
-    const { OrderTable, OrderEntity, documentClient, tableName } = this.store;
+    const { documentClient, tableName } = this.store;
     const keys: { order_id: string }[] = [];
     let ExclusiveStartKey: Record<string, unknown> | undefined = after && {
       ...orderKey(after.order_id),
@@ -623,15 +632,11 @@ export class OrderRepository {
         ExclusiveStartKey = page.LastEvaluatedKey;
       } while (ExclusiveStartKey && keys.length <= limit);
       const shown = keys.slice(0, limit);
-      if (shown.length === 0) return { orders: [], more: false };
-      const { Responses, UnprocessedKeys } = await executeBatchGet(
-        { maxAttempts: 5 },
-        OrderTable.build(BatchGetCommand)
-          .requests(...shown.map((key) => OrderEntity.build(BatchGetRequest).key(key)))
-          .options({ consistent: true }),
-      );
-      if (UnprocessedKeys && Object.keys(UnprocessedKeys).length > 0) throw new StoreUnavailable();
-      const orders = (Responses?.[0] ?? []).filter((order) => order !== undefined) as Order[];
+      const read = await this.readOrders(shown.map((key) => key.order_id));
+      const orders = shown.flatMap((key) => {
+        const item = read.get(key.order_id);
+        return item ? [this.format(item)] : [];
+      });
       return { orders, more: keys.length > limit };
     } catch (error) {
       throw translateStoreError(error);

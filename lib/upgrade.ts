@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatchWriteItemCommand, TransactWriteItemsCommand, type BatchWriteItemCommandOutput, UpdateTableCommand, type TableDescription, type WriteRequest } from '@aws-sdk/client-dynamodb';
-import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { isCancelledOnlyBy, putDelta } from './counters.ts';
 import { newMarkerRef, putMarker } from './markers.ts';
 import type { Store } from './store.ts';
@@ -15,6 +15,8 @@ export interface Upgrade {
   orders: number;
   /** Old counter items moved into deltas of this layout's shards. */
   counters: number;
+  /** Orders whose life had begun, their state copied into the state table. */
+  states: number;
 }
 
 /** True for a table an earlier version made: it still has the index of unfinished orders. */
@@ -30,7 +32,7 @@ export const isOldLayout = (table: TableDescription | undefined): boolean =>
  * Every process of the earlier version must be stopped first: one still writing would add orders to the index
  * after it was read, and counts to items being moved.
  */
-export async function upgradeOldLayout(store: Store): Promise<Upgrade> {
+export async function upgradeOldLayout(store: Store): Promise<Omit<Upgrade, 'states'>> {
   const { documentClient, tableName } = store;
   const ids: string[] = [];
   for (let shard = 0; shard < OLD_WORK_SHARDS; shard++) {
@@ -84,4 +86,68 @@ export async function upgradeOldLayout(store: Store): Promise<Upgrade> {
   }
   await documentClient.send(new UpdateTableCommand({ TableName: tableName, GlobalSecondaryIndexUpdates: [{ Delete: { IndexName: OLD_DUE_INDEX } }] }));
   return { orders: ids.length, counters };
+}
+
+/** What the state table holds of an order (lib/orderWrites.ts): everything its transitions change. */
+const STATE_ATTRIBUTES = [
+  'status',
+  'attempts',
+  'started_at',
+  'completed_at',
+  'failed_at',
+  'processing_ms',
+  'error',
+  'last_error',
+  'due_at',
+  'marker',
+  'failures',
+  'failed_attempts',
+  'lapsed',
+  'faults',
+  'fault',
+  'quarantined',
+];
+
+/** The state table's record that the order table's states were copied into it. */
+const MOVED_KEY = { pk: 'META', sk: 'STATES' };
+
+/**
+ * Brings the states of a table an earlier version wrote in its order items (status, attempts, lease, outcome)
+ * into the state table, once: the orders whose life had begun (anything but a fresh PENDING order, which the
+ * state table rightly knows nothing of). Each copy is conditioned on the order having no state yet, so one
+ * this version already wrote is never replaced, and a second process copying at once changes nothing. A
+ * table made by this version is scanned once, empty. Returns how many states were copied.
+ */
+export async function moveStates(store: Store): Promise<number> {
+  const { documentClient, tableName, stateTableName } = store;
+  const { Item: moved } = await documentClient.send(new GetCommand({ TableName: stateTableName, Key: MOVED_KEY, ConsistentRead: true }));
+  if (moved) return 0;
+  let copied = 0;
+  let ExclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const page = await documentClient.send(
+      new ScanCommand({
+        TableName: tableName,
+        FilterExpression: 'sk = :order AND (#status <> :pending OR attribute_exists(faults) OR attribute_exists(quarantined))',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':order': 'ORDER', ':pending': 'PENDING' },
+        ConsistentRead: true,
+        ExclusiveStartKey,
+      }),
+    );
+    for (const item of page.Items ?? []) {
+      const state = Object.fromEntries(STATE_ATTRIBUTES.filter((name) => item[name] !== undefined).map((name) => [name, item[name]]));
+      try {
+        await documentClient.send(
+          new PutCommand({ TableName: stateTableName, Item: { pk: item.pk, sk: item.sk, ...state }, ConditionExpression: 'attribute_not_exists(pk)' }),
+        );
+        copied++;
+      } catch (error) {
+        if (!(error instanceof Error && error.name === 'ConditionalCheckFailedException')) throw error;
+      }
+    }
+    ExclusiveStartKey = page.LastEvaluatedKey;
+  } while (ExclusiveStartKey);
+  await documentClient.send(new PutCommand({ TableName: stateTableName, Item: { ...MOVED_KEY, at: new Date().toISOString() } }));
+  return copied;
 }

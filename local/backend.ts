@@ -36,7 +36,7 @@ export async function startLocalBackend(config: Config, dataFolder: string): Pro
   const services = createServices({ ...config, DYNAMODB_ENDPOINT: endpoint });
   try {
     const upgraded = await ensureTable(services.store);
-    if (upgraded) services.logger.info('upgraded the table from the layout with a byDue index', { ...upgraded });
+    if (upgraded) services.logger.info('upgraded the tables from an earlier layout', { ...upgraded });
   } catch (error) {
     await dynamodb?.stop();
     if (error instanceof ShardsMismatch) throw new StartupError(error.message);

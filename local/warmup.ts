@@ -132,9 +132,11 @@ const warmUpOrder = (i: number) => ({
 });
 
 const dropTable = async (store: Store): Promise<void> => {
-  try {
-    await store.documentClient.send(new DeleteTableCommand({ TableName: store.tableName }));
-  } catch (error) {
-    if (!(error instanceof ResourceNotFoundException)) throw error;
+  for (const TableName of [store.tableName, store.stateTableName]) {
+    try {
+      await store.documentClient.send(new DeleteTableCommand({ TableName }));
+    } catch (error) {
+      if (!(error instanceof ResourceNotFoundException)) throw error;
+    }
   }
 };

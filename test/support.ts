@@ -2,10 +2,11 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { get } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
-import { ThrottlingException, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { ScanCommand, ThrottlingException, TransactWriteItemsCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { inject, vi } from 'vitest';
 import { loadConfig, type Config } from '../lib/config.ts';
+import { overlayState } from '../lib/orderWrites.ts';
 import type { StoredOrder } from '../lib/orders.ts';
 import { createServices, type Services } from '../lib/services.ts';
 import { ensureTable, type Store } from '../lib/store.ts';
@@ -58,18 +59,20 @@ export const throttleCompletions = (services: Services, refuse: (attempt: number
   return () => refused;
 };
 
-/** Every order in the table, read with a full scan: the ground truth metrics must equal. */
+/** Every order in the tables (`overlayState`), read with full scans: the ground truth metrics must equal. */
 export const scanOrders = async (store: Store): Promise<StoredOrder[]> => {
-  const orders: StoredOrder[] = [];
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
-  do {
-    const page = await store.documentClient.send(
-      new ScanCommand({ TableName: store.tableName, ExclusiveStartKey, ConsistentRead: true }),
-    );
-    for (const item of page.Items ?? []) if (String(item.pk).startsWith('ORDER#')) orders.push(item as StoredOrder);
-    ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey);
-  return orders;
+  const scan = async (TableName: string) => {
+    const items = new Map<string, Record<string, AttributeValue>>();
+    let ExclusiveStartKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await store.documentClient.send(new ScanCommand({ TableName, ExclusiveStartKey, ConsistentRead: true }));
+      for (const item of page.Items ?? []) if (item.pk?.S?.startsWith('ORDER#')) items.set(item.pk.S, item);
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return items;
+  };
+  const [orders, states] = await Promise.all([scan(store.tableName), scan(store.stateTableName)]);
+  return [...orders].map(([pk, order]) => unmarshall(overlayState(order, states.get(pk))!) as StoredOrder);
 };
 
 /** Counts orders by status, as /metrics should. */

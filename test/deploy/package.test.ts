@@ -8,7 +8,7 @@ import { unzipSync } from 'fflate';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ASSETS } from '../../lib/assets.ts';
 import { ROUTES } from '../../lib/routes.ts';
-import { createDocumentClient, createStore, tableDefinition } from '../../lib/store.ts';
+import { createDocumentClient, createStore, stateTableDefinition, stateTableNameOf, tableDefinition } from '../../lib/store.ts';
 
 const run = promisify(execFile);
 
@@ -86,18 +86,23 @@ describe('the staging CloudFormation template', () => {
     expect(routeKeys.sort()).toEqual([...ROUTES.map((r) => `${r.method} ${r.path}`), '$default'].sort());
   });
 
-  it('defines the table exactly as the application creates it, on demand with point-in-time recovery', async () => {
-    const [[, table]] = ofType('AWS::DynamoDB::Table') as [[string, Resource]];
+  it('defines the tables exactly as the application creates them, named as it finds them, on demand with point-in-time recovery', async () => {
+    expect(ofType('AWS::DynamoDB::Table').map(([id]) => id).sort()).toEqual(['OrderStatesTable', 'OrdersTable']);
     const store = createStore(createDocumentClient({ tableName: 'x', region: 'us-east-1' }), 'x');
-    const { AttributeDefinitions, KeySchema, GlobalSecondaryIndexes } = tableDefinition(store);
-
-    expect(table.Properties).toMatchObject({
-      BillingMode: 'PAY_PER_REQUEST',
-      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
-      KeySchema,
-      GlobalSecondaryIndexes,
-    });
-    expect(table.Properties.AttributeDefinitions).toEqual(expect.arrayContaining(AttributeDefinitions!));
+    for (const [id, definition] of [['OrdersTable', tableDefinition(store)], ['OrderStatesTable', stateTableDefinition(store)]] as const) {
+      const { AttributeDefinitions, KeySchema, GlobalSecondaryIndexes } = definition;
+      const table = resources[id]!;
+      expect(table.Properties).toMatchObject({
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        KeySchema,
+      });
+      expect(table.Properties.GlobalSecondaryIndexes).toEqual(GlobalSecondaryIndexes);
+      expect(table.Properties.AttributeDefinitions).toEqual(expect.arrayContaining(AttributeDefinitions!));
+    }
+    const tableName = resources.OrdersTable!.Properties.TableName;
+    expect(resources.OrderStatesTable!.Properties.TableName).toBe(stateTableNameOf(tableName));
+    expect(resources.CreateOrderLambdaFunction!.Properties.Environment.Variables.TABLE_NAME).toBe(tableName);
   });
 
   it('sends poison messages to a dead-letter queue and reports partial batch failures', () => {
@@ -141,19 +146,19 @@ describe('the staging CloudFormation template', () => {
         expect(resourcesOf).not.toContain('*');
         for (const action of statement.Action as string[]) {
           expect(action).not.toMatch(/\*/);
-          const allowedTargets = action.startsWith('dynamodb:') ? ['OrdersTable'] : action.startsWith('sqs:') ? ['OrdersQueue'] : undefined;
+          const allowedTargets = action.startsWith('dynamodb:') ? ['OrdersTable', 'OrderStatesTable'] : action.startsWith('sqs:') ? ['OrdersQueue'] : undefined;
           if (allowedTargets) for (const r of resourcesOf) expect(allowedTargets).toContain(target(r));
         }
       }
     }
     const actionsOf = (roleId: string) =>
       resources[roleId]!.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement.flatMap((s: any) => s.Action)).sort();
-    expect(actionsOf('ReadOrdersRole')).toEqual(['dynamodb:GetItem', 'kms:Decrypt', 'logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:GetParameter']);
+    expect(actionsOf('ReadOrdersRole')).toEqual(['dynamodb:BatchGetItem', 'kms:Decrypt', 'logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:GetParameter']);
     expect(actionsOf('NotFoundRole')).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
     expect(actionsOf('WebRole')).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
     expect(actionsOf('ApiDocsRole')).toEqual(['kms:Decrypt', 'logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:GetParameter']);
-    expect(actionsOf('CreateOrderRole')).toEqual(['dynamodb:PutItem', 'kms:Decrypt', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:SendMessage', 'ssm:GetParameter']);
-    expect(actionsOf('ReadMetricsRole')).toEqual(['dynamodb:GetItem', 'dynamodb:Query', 'kms:Decrypt', 'logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:GetParameter']);
+    expect(actionsOf('CreateOrderRole')).toEqual(['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'kms:Decrypt', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:SendMessage', 'ssm:GetParameter']);
+    expect(actionsOf('ReadMetricsRole')).toEqual(['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query', 'kms:Decrypt', 'logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:GetParameter']);
     expect(actionsOf('ListOrdersRole')).toEqual(['dynamodb:BatchGetItem', 'dynamodb:Query', 'kms:Decrypt', 'logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:GetParameter']);
     expect(resources.ListOrdersRole!.Properties.Policies[0].PolicyDocument.Statement[1].Resource).toEqual({
       'Fn::Join': ['/', [{ 'Fn::GetAtt': ['OrdersTable', 'Arn'] }, 'index', 'byUser']],

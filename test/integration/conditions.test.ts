@@ -96,8 +96,8 @@ describe('the repository conditions', () => {
     const write = (items: TransactWriteItem[]) => store.documentClient.send(new TransactWriteItemsCommand({ TransactItems: items }));
 
     // As read before it finished: no faults yet.
-    await expect(write([faultOrder(store.tableName, 'DONE-1', undefined, 'late fault')])).rejects.toMatchObject({ name: 'TransactionCanceledException' });
-    await expect(write(quarantineFaulted(store.tableName, 'DONE-1', undefined, 'late fault', Date.now(), undefined, 1))).rejects.toMatchObject({
+    await expect(write(faultOrder(store, 'DONE-1', undefined, 'late fault', undefined))).rejects.toMatchObject({ name: 'TransactionCanceledException' });
+    await expect(write(quarantineFaulted(store, 'DONE-1', undefined, 'late fault', Date.now(), undefined, 1))).rejects.toMatchObject({
       name: 'TransactionCanceledException',
     });
     expect(await orders.getState('DONE-1')).toMatchObject({ status });

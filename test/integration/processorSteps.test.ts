@@ -1,5 +1,5 @@
 import { getEventListeners } from 'node:events';
-import { GetItemCommand, ThrottlingException, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { BatchGetItemCommand, ThrottlingException, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LAPSE, orderKeyValue } from '../../lib/orderWrites.ts';
@@ -243,7 +243,7 @@ describe('the processor meets a fault', () => {
     // Its history is no longer a list: appending the failure is refused.
     await services.store.documentClient.send(
       new UpdateItemCommand({
-        TableName: services.store.tableName,
+        TableName: services.store.stateTableName,
         Key: orderKeyValue('REFUSED-1'),
         UpdateExpression: 'SET failures = :text',
         ExpressionAttributeValues: { ':text': { S: 'not a list' } },
@@ -291,7 +291,7 @@ describe('the processor meets a fault', () => {
     expect(outcome).toEqual({ kind: 'faulted', error: expect.stringMatching(/^UnreadableOrder: Order LONG-x+$/), faults: 1 });
     const { error } = outcome as { error: string };
     expect(error).toHaveLength(500);
-    const { Item } = await services.store.documentClient.send(new GetCommand({ TableName: services.store.tableName, Key: orderKey(orderId), ConsistentRead: true }));
+    const { Item } = await services.store.documentClient.send(new GetCommand({ TableName: services.store.stateTableName, Key: orderKey(orderId), ConsistentRead: true }));
     expect(Item).toMatchObject({ faults: 1, fault: error });
   });
 
@@ -303,7 +303,7 @@ describe('the processor meets a fault', () => {
     const send = client.send.bind(client) as unknown as (command: unknown) => Promise<unknown>;
     let refused = 0;
     vi.spyOn(client, 'send').mockImplementation(((command: unknown) => {
-      if (command instanceof GetItemCommand && refused === 0) {
+      if (command instanceof BatchGetItemCommand && refused === 0) {
         refused++;
         return Promise.reject(new ThrottlingException({ message: 'Rate of requests exceeds the allowed throughput.', $metadata: { httpStatusCode: 400 } }));
       }

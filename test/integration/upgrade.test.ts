@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { readMetrics } from '../../lib/metrics.ts';
 import { OrderRepository } from '../../lib/orders.ts';
 import type { OrderQueue, OrderRef } from '../../lib/queue/port.ts';
-import { createDocumentClient, createStore, ensureTable, ShardsMismatch } from '../../lib/store.ts';
+import { createDocumentClient, createStore, ensureTable, ShardsMismatch, tableDefinition } from '../../lib/store.ts';
 import { sweep } from '../../lib/sweeper.ts';
 import { countByStatus, dynamodbEndpoint, scanOrders, uniqueTable } from '../support.ts';
 
@@ -49,7 +49,7 @@ describe('upgrading a table of the earlier layout', () => {
   it('lists its unfinished orders on due markers, folds its counter items in and drops the byDue index, once', async () => {
     const store = await oldTable(uniqueTable('old-layout'));
 
-    expect(await ensureTable(store)).toEqual({ orders: 2, counters: 3 });
+    expect(await ensureTable(store)).toEqual({ orders: 2, counters: 3, states: 2 });
 
     const metrics = await readMetrics(store);
     expect(metrics.status_counts).toEqual({ PENDING: 1, PROCESSING: 1, COMPLETED: 1, FAILED: 0 });
@@ -68,6 +68,44 @@ describe('upgrading a table of the earlier layout', () => {
     expect(Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName)).toEqual(['byUser']);
     expect(await ensureTable(store)).toBeUndefined();
     expect((await readMetrics(store)).status_counts).toEqual({ PENDING: 1, PROCESSING: 1, COMPLETED: 1, FAILED: 0 });
+  });
+});
+
+describe('upgrading a table whose orders hold their own states', () => {
+  it('copies the states of the orders whose life had begun into the state table, once, and their transitions go on from there', async () => {
+    const tableName = uniqueTable('one-table');
+    const store = createStore(createDocumentClient({ tableName, region: 'us-east-1', endpoint: dynamodbEndpoint() }), tableName);
+    await store.documentClient.send(new CreateTableCommand(tableDefinition(store)));
+    const now = Date.now();
+    const at = new Date(now - 60_000).toISOString();
+    const order = (id: string, fields: Record<string, unknown>) => ({
+      pk: `ORDER#${id}`, sk: 'ORDER', order_id: id, user_id: 'USER001', item_ids: [1], total_amount: 5, created_at: at, attempts: 0, ...fields,
+    });
+    for (const Item of [
+      order('PREV-PENDING', { status: 'PENDING', marker: '0:1#solo' }),
+      order('PREV-FAULTED', { status: 'PENDING', marker: '0:2#solo', faults: 1, fault: 'a fault' }),
+      // Its worker crashed: the lease ran out a while ago.
+      order('PREV-LEASED', { status: 'PROCESSING', attempts: 1, started_at: at, due_at: now - 30_000 }),
+      order('PREV-DONE', { status: 'COMPLETED', attempts: 1, started_at: at, completed_at: at, processing_ms: 100 }),
+    ]) {
+      await store.documentClient.send(new PutCommand({ TableName: tableName, Item }));
+    }
+
+    expect(await ensureTable(store)).toEqual({ orders: 0, counters: 0, states: 3 });
+
+    const orders = new OrderRepository(store);
+    expect(await orders.getState('PREV-PENDING')).toMatchObject({ status: 'PENDING', attempts: 0, marker: '0:1#solo' });
+    expect(await orders.getState('PREV-FAULTED')).toMatchObject({ status: 'PENDING', attempts: 0, marker: '0:2#solo', faults: 1 });
+    expect(await orders.get('PREV-DONE')).toMatchObject({ status: 'COMPLETED', processing_ms: 100 });
+    const leased = (await orders.getState('PREV-LEASED'))!;
+    expect(leased).toMatchObject({ status: 'PROCESSING', attempts: 1 });
+    const taken = await orders.claim(leased, now, 30_000, true);
+    expect(taken).toMatchObject({ attempts: 2, lapsed: 1 });
+    expect(await orders.complete(taken!, now + 10)).toBe(true);
+    expect(await orders.get('PREV-LEASED')).toMatchObject({ status: 'COMPLETED', attempts: 2 });
+
+    expect(await ensureTable(store)).toBeUndefined();
+    expect(await orders.get('PREV-LEASED')).toMatchObject({ status: 'COMPLETED', attempts: 2 });
   });
 });
 

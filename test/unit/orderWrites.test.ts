@@ -39,7 +39,7 @@ describe('checkState', () => {
 
 describe('the quarantine listing of an order', () => {
   const shardOf = (orderId: string, shards: number) => {
-    const put = quarantineFaulted('orders', orderId, 2, 'e', 0, undefined, shards).find((item) => item.Put)!;
+    const put = quarantineFaulted({ tableName: 'orders', stateTableName: 'orders-states' }, orderId, 2, 'e', 0, undefined, shards).find((item) => item.Put)!;
     return Number(put.Put!.Item!.pk!.S!.slice('QUARANTINE#'.length));
   };
 
