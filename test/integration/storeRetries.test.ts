@@ -124,6 +124,35 @@ describe('transitions against a store that is away or always busy', () => {
     expect(batchReads()).toBe(2);
   });
 
+  it('fails a replay whose order cannot be read as it stands, and not the new order committed beside it', async () => {
+    // The first transaction is cancelled for the replay (its id is taken, by the same order); the new order is
+    // committed again alone. Reading the replay's order back then meets an outage.
+    const created_at = new Date().toISOString();
+    const stored = { pk: { S: 'ORDER#SAME-1' }, sk: { S: 'ORDER' }, order_id: { S: 'SAME-1' }, user_id: { S: 'U1' }, item_ids: { L: [{ N: '1' }] }, total_amount: { N: '1' }, status: { S: 'PENDING' }, attempts: { N: '0' }, created_at: { S: created_at } };
+    let transactions = 0;
+    const replayed = (request: AwsRequest): AwsAnswer => {
+      if (request.target.endsWith('.BatchGetItem')) return outage();
+      if (transactions++ > 0) return { body: {} };
+      return {
+        status: 400,
+        body: {
+          __type: `${DYNAMODB}#TransactionCanceledException`,
+          Message: 'Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed, None, None, None]',
+          CancellationReasons: [{ Code: 'ConditionalCheckFailed', Item: stored }, { Code: 'None' }, { Code: 'None' }, { Code: 'None' }],
+        },
+      };
+    };
+    const { orders } = await standIn(replayed);
+
+    const [replay, created] = await orders.createMany([
+      { order_id: 'SAME-1', user_id: 'U1', item_ids: [1], total_amount: 1, created_at },
+      { order_id: 'NEW-1', user_id: 'U1', item_ids: [1], total_amount: 1, created_at },
+    ]);
+
+    expect(replay).toMatchObject({ ok: false, error: { name: 'StoreUnavailable' } });
+    expect(created).toMatchObject({ ok: true, value: { created: true, order: { order_id: 'NEW-1', status: 'PENDING' } } });
+  });
+
   it('gives up reading orders the store keeps leaving unprocessed, as unavailable, after eight retries', async () => {
     const unprocessed = (request: AwsRequest): AwsAnswer => ({ body: { Responses: {}, UnprocessedKeys: request.body.RequestItems } });
     const { orders, batchReads } = await standIn(unprocessed);
