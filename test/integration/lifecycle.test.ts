@@ -181,6 +181,19 @@ describe('processing orders', () => {
     for (let i = 0; i < 4; i++) expect(await services.orders.get(`LATE-${i}`)).toMatchObject({ status: 'COMPLETED', attempts: 1 });
   });
 
+  it('claims ahead of its workers up to four times their number in all, so that short work is not held up by claims', async () => {
+    // Two workers, each busy for far longer than the test: the orders claimed are the two at work and those ahead.
+    const services = await testServices({ PROCESSING_CONCURRENCY: '2', PROCESSING_MIN_MS: '20000', PROCESSING_MAX_MS: '20000', LEASE_MS: '60000' });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => services.orderService.create(validOrder({ order_id: `AHEAD-${i}` }))));
+    workers = await startLocalWorkers(services);
+
+    const counts = await pollUntil(async () => {
+      const counted = countByStatus(await scanOrders(services.store));
+      return counted.PROCESSING! >= 8 ? counted : undefined;
+    }, { what: 'the claims ahead' });
+    expect(counts).toMatchObject({ PENDING: 12, PROCESSING: 8 });
+  });
+
   it('does nothing for an unknown order', async () => {
     const { processor } = await testServices();
     expect(await processor.process('NOPE')).toEqual({ kind: 'skipped', reason: 'unknown' });
