@@ -27,6 +27,8 @@ export class Consumer {
     private readonly logger: Logger,
     /** Called after each delivery, e.g. to let the sweeper refill the queue. */
     private readonly onProgress: () => void = () => {},
+    /** True while a burst of creates has the store (`StoreGate.bursting`). */
+    private readonly bursting: () => boolean = () => false,
   ) {}
 
   start(): void {
@@ -70,11 +72,13 @@ export class Consumer {
    * idle. With short work claims are the bottleneck: the orders a worker pool gets through a second are at most
    * those claimed ahead over a claim's round trip, which under a steady load of creates (each commit waits its
    * turn behind theirs) is a fifth of a second or more; at twice `concurrency` that capped 32 workers near 300
-   * orders/s. Bigger claim batches also cost the store less per order. The lease of an order claimed ahead
-   * starts at its claim; one that waited too long is given back (`late`).
+   * orders/s. Bigger claim batches also cost the store less per order. During a burst of creates, claims wait
+   * for the creates anyway, and claiming further ahead only makes the claim commits that do run longer, taking
+   * the store from clients who are waiting: then once `concurrency` plus the idle workers. The lease of an
+   * order claimed ahead starts at its claim; one that waited too long is given back (`late`).
    */
   private claimAhead(): number {
-    return 4 * this.concurrency - this.working;
+    return (this.bursting() ? 2 : 4) * this.concurrency - this.working;
   }
 
   private async claim(ref: OrderRef): Promise<void> {

@@ -38,6 +38,11 @@ export class StoreGate {
     this.now = now;
   }
 
+  /** True while creates wait beyond one transaction's worth: background work yields to them. */
+  get bursting(): boolean {
+    return this.burst();
+  }
+
   /** Tells the gate how to recognise a burst: `waiting()` creates not yet in a transaction, above `threshold`. */
   watchCreates(waiting: () => number, threshold: number): void {
     this.burst = () => waiting() > threshold;

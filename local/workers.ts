@@ -22,7 +22,7 @@ export async function startLocalWorkers(services: Services): Promise<LocalWorker
   if (!('take' in queue)) throw new Error('The local runtimes need the in-memory queue');
   const memory = queue as MemoryQueue;
   const sweeper = new LocalSweeper(orders, memory, config.SWEEP_INTERVAL_MS, logger);
-  const consumer = new Consumer(memory, processor, config.PROCESSING_CONCURRENCY, logger, () => sweeper.poke());
+  const consumer = new Consumer(memory, processor, config.PROCESSING_CONCURRENCY, logger, () => sweeper.poke(), () => gate.bursting);
   const folder = new CounterFolder(store, FOLD_INTERVAL_MS, logger, gate);
   services.onBacklog = () => sweeper.noteBacklog();
   consumer.start();

@@ -194,6 +194,20 @@ describe('processing orders', () => {
     expect(counts).toMatchObject({ PENDING: 12, PROCESSING: 8 });
   });
 
+  it('claims only twice its workers ahead in all while a burst of creates has the store', async () => {
+    const services = await testServices({ PROCESSING_CONCURRENCY: '2', PROCESSING_MIN_MS: '20000', PROCESSING_MAX_MS: '20000', LEASE_MS: '60000' });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => services.orderService.create(validOrder({ order_id: `BURST-${i}` }))));
+    // The consumer told a burst has the store, for the whole test (the gate itself goes on as usual).
+    vi.spyOn(services.gate, 'bursting', 'get').mockReturnValue(true);
+    workers = await startLocalWorkers(services);
+
+    const counts = await pollUntil(async () => {
+      const counted = countByStatus(await scanOrders(services.store));
+      return counted.PROCESSING! >= 4 ? counted : undefined;
+    }, { what: 'the claims ahead' });
+    expect(counts).toMatchObject({ PENDING: 16, PROCESSING: 4 });
+  });
+
   it('does nothing for an unknown order', async () => {
     const { processor } = await testServices();
     expect(await processor.process('NOPE')).toEqual({ kind: 'skipped', reason: 'unknown' });
