@@ -1,6 +1,5 @@
-import { CreateTableCommand, DescribeTableCommand, ScalarAttributeType } from '@aws-sdk/client-dynamodb';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, ScalarAttributeType, ThrottlingException } from '@aws-sdk/client-dynamodb';
+import { PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it, vi } from 'vitest';
 import { readMetrics } from '../../lib/metrics.ts';
 import { OrderRepository } from '../../lib/orders.ts';
@@ -153,6 +152,23 @@ describe('copying the states of a one-table layout', () => {
     expect(send.mock.calls.filter(([command]) => command instanceof ScanCommand).length).toBeGreaterThan(1);
     const states = await new OrderRepository(store).getStates(Array.from({ length: 12 }, (_, i) => `BIG-${i}`));
     expect(states.map((state) => state.status)).toEqual(Array(12).fill('FAILED'));
+  });
+
+  it('fails a start whose copy of a state the store refuses, and copies it at the next start', async () => {
+    const store = await oneTable('refused-copy', [{ order_id: 'PREV-4', status: 'COMPLETED', attempts: 1 }]);
+    const client = store.documentClient;
+    const send = client.send.bind(client) as unknown as (command: unknown) => Promise<unknown>;
+    const refusal = new ThrottlingException({ message: 'Rate of requests exceeds the allowed throughput.', $metadata: { httpStatusCode: 400 } });
+    const spy = vi.spyOn(client, 'send').mockImplementation(((command: unknown) =>
+      command instanceof PutCommand && command.input.TableName === store.stateTableName && command.input.Item?.pk === 'ORDER#PREV-4'
+        ? Promise.reject(refusal)
+        : send(command)) as unknown as typeof client.send);
+
+    await expect(ensureTable(store)).rejects.toBe(refusal);
+    spy.mockRestore();
+
+    expect(await ensureTable(store)).toEqual({ orders: 0, counters: 0, states: 1 });
+    expect(await new OrderRepository(store).getState('PREV-4')).toMatchObject({ status: 'COMPLETED', attempts: 1 });
   });
 
   it('scans the order table once: a later start finds the states moved and reads nothing more', async () => {
