@@ -1,4 +1,5 @@
 import { TransactWriteItemsCommand, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it, vi } from 'vitest';
 import { readMetrics } from '../../lib/metrics.ts';
 import { faultOrder, LAPSE, quarantineFaulted } from '../../lib/orderWrites.ts';
@@ -163,5 +164,52 @@ describe('the repository conditions', () => {
 
     expect(await orders.getState('EX-2')).toMatchObject({ status: 'FAILED' });
     expect(await markedIds(services)).toEqual([]);
+  });
+
+  it('never makes a state item with a fault for an order that is not there', async () => {
+    const { store } = await testServices();
+    const write = (items: TransactWriteItem[]) => store.documentClient.send(new TransactWriteItemsCommand({ TransactItems: items }));
+
+    await expect(write(faultOrder(store, 'GHOST-1', undefined, 'a fault', undefined))).rejects.toMatchObject({ name: 'TransactionCanceledException' });
+    await expect(write(quarantineFaulted(store, 'GHOST-1', undefined, 'a fault', Date.now(), undefined, 1))).rejects.toMatchObject({
+      name: 'TransactionCanceledException',
+    });
+
+    const { Item } = await store.documentClient.send(new GetCommand({ TableName: store.stateTableName, Key: { pk: 'ORDER#GHOST-1', sk: 'ORDER' }, ConsistentRead: true }));
+    expect(Item).toBeUndefined();
+  });
+
+  it('keeps an order a fault was counted on before its first claim claimable, and on the marker it had alone', async () => {
+    const services = await testServices();
+    const { orderService, orders } = services;
+    await orderService.create(validOrder({ order_id: 'EARLY-1' }));
+    const created = (await orders.getState('EARLY-1'))!;
+
+    expect(await orders.noteFault('EARLY-1', 'a fault', 3, Date.now())).toEqual({ kind: 'counted', faults: 1 });
+    expect(await orders.getState('EARLY-1')).toMatchObject({ status: 'PENDING', attempts: 0, faults: 1, marker: created.marker });
+    expect(await markedIds(services)).toEqual(['EARLY-1']);
+
+    const now = Date.now();
+    const claimed = await orders.claim((await orders.getState('EARLY-1'))!, now, 30_000);
+    expect(claimed).toMatchObject({ status: 'PROCESSING', attempts: 1 });
+    expect(await orders.claim((await orders.getState('EARLY-1'))!, now, 30_000)).toBeUndefined();
+    expect(await orders.complete(claimed!, now + 5)).toBe(true);
+    expect(await markedIds(services)).toEqual([]);
+  });
+
+  it('takes a claimed order off the marker it had alone when it completes, and a released one keeps it', async () => {
+    const services = await testServices();
+    const { orderService, orders } = services;
+    await orderService.create(validOrder({ order_id: 'SOLO-1' }));
+    const now = Date.now();
+    const claimed = (await orders.claim((await orders.getState('SOLO-1'))!, now, 30_000))!;
+    expect(await orders.release(claimed, now)).toBe(true);
+    expect(await markedIds(services)).toEqual(['SOLO-1']);
+    expect((await orders.getState('SOLO-1'))?.marker).toBe(claimed.marker);
+
+    const again = (await orders.claim((await orders.getState('SOLO-1'))!, now + 1, 30_000))!;
+    expect(await orders.complete(again, now + 5)).toBe(true);
+    expect(await markedIds(services)).toEqual([]);
+    expect(await orders.getState('SOLO-1')).not.toHaveProperty('marker');
   });
 });

@@ -1,10 +1,10 @@
-import { CreateTableCommand, DescribeTableCommand, ScalarAttributeType } from '@aws-sdk/client-dynamodb';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { describe, expect, it } from 'vitest';
+import { CreateTableCommand, DescribeTableCommand, ScalarAttributeType, ThrottlingException } from '@aws-sdk/client-dynamodb';
+import { PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { describe, expect, it, vi } from 'vitest';
 import { readMetrics } from '../../lib/metrics.ts';
 import { OrderRepository } from '../../lib/orders.ts';
 import type { OrderQueue, OrderRef } from '../../lib/queue/port.ts';
-import { createDocumentClient, createStore, ensureTable, ShardsMismatch, tableDefinition } from '../../lib/store.ts';
+import { createDocumentClient, createStore, ensureTable, ShardsMismatch, stateTableDefinition, tableDefinition, type Store } from '../../lib/store.ts';
 import { sweep } from '../../lib/sweeper.ts';
 import { countByStatus, dynamodbEndpoint, scanOrders, uniqueTable } from '../support.ts';
 
@@ -106,6 +106,79 @@ describe('upgrading a table whose orders hold their own states', () => {
 
     expect(await ensureTable(store)).toBeUndefined();
     expect(await orders.get('PREV-LEASED')).toMatchObject({ status: 'COMPLETED', attempts: 2 });
+  });
+});
+
+/** A table of the one-table layout (orders holding their own states), with these order items in it. */
+const oneTable = async (prefix: string, items: Record<string, unknown>[]): Promise<Store> => {
+  const tableName = uniqueTable(prefix);
+  const store = createStore(createDocumentClient({ tableName, region: 'us-east-1', endpoint: dynamodbEndpoint() }), tableName);
+  await store.documentClient.send(new CreateTableCommand(tableDefinition(store)));
+  const at = new Date(Date.now() - 60_000).toISOString();
+  for (const fields of items) {
+    const id = String(fields.order_id);
+    const Item = { pk: `ORDER#${id}`, sk: 'ORDER', user_id: 'USER001', item_ids: [1], total_amount: 5, created_at: at, attempts: 0, ...fields };
+    await store.documentClient.send(new PutCommand({ TableName: tableName, Item }));
+  }
+  return store;
+};
+
+describe('copying the states of a one-table layout', () => {
+  it('keeps a state this version already wrote, and copies the others', async () => {
+    const store = await oneTable('kept-state', [
+      { order_id: 'PREV-1', status: 'PROCESSING', attempts: 1, due_at: 1 },
+      { order_id: 'PREV-2', status: 'COMPLETED', attempts: 1 },
+    ]);
+    await store.documentClient.send(new CreateTableCommand(stateTableDefinition(store)));
+    await store.documentClient.send(new PutCommand({ TableName: store.stateTableName, Item: { pk: 'ORDER#PREV-1', sk: 'ORDER', status: 'PROCESSING', attempts: 2, due_at: 2 } }));
+
+    expect(await ensureTable(store)).toEqual({ orders: 0, counters: 0, states: 1 });
+
+    const orders = new OrderRepository(store);
+    expect(await orders.getState('PREV-1')).toMatchObject({ status: 'PROCESSING', attempts: 2, due_at: 2 });
+    expect(await orders.getState('PREV-2')).toMatchObject({ status: 'COMPLETED', attempts: 1 });
+  });
+
+  it('copies the states of every page of the scan', async () => {
+    // Twelve orders of 100 kB each: DynamoDB answers a scan 1 MB at a time.
+    const store = await oneTable(
+      'paged-states',
+      Array.from({ length: 12 }, (_, i) => ({ order_id: `BIG-${i}`, status: 'FAILED', attempts: 1, error: 'x'.repeat(100_000) })),
+    );
+    const send = vi.spyOn(store.documentClient, 'send');
+
+    expect(await ensureTable(store)).toEqual({ orders: 0, counters: 0, states: 12 });
+
+    expect(send.mock.calls.filter(([command]) => command instanceof ScanCommand).length).toBeGreaterThan(1);
+    const states = await new OrderRepository(store).getStates(Array.from({ length: 12 }, (_, i) => `BIG-${i}`));
+    expect(states.map((state) => state.status)).toEqual(Array(12).fill('FAILED'));
+  });
+
+  it('fails a start whose copy of a state the store refuses, and copies it at the next start', async () => {
+    const store = await oneTable('refused-copy', [{ order_id: 'PREV-4', status: 'COMPLETED', attempts: 1 }]);
+    const client = store.documentClient;
+    const send = client.send.bind(client) as unknown as (command: unknown) => Promise<unknown>;
+    const refusal = new ThrottlingException({ message: 'Rate of requests exceeds the allowed throughput.', $metadata: { httpStatusCode: 400 } });
+    const spy = vi.spyOn(client, 'send').mockImplementation(((command: unknown) =>
+      command instanceof PutCommand && command.input.TableName === store.stateTableName && command.input.Item?.pk === 'ORDER#PREV-4'
+        ? Promise.reject(refusal)
+        : send(command)) as unknown as typeof client.send);
+
+    await expect(ensureTable(store)).rejects.toBe(refusal);
+    spy.mockRestore();
+
+    expect(await ensureTable(store)).toEqual({ orders: 0, counters: 0, states: 1 });
+    expect(await new OrderRepository(store).getState('PREV-4')).toMatchObject({ status: 'COMPLETED', attempts: 1 });
+  });
+
+  it('scans the order table once: a later start finds the states moved and reads nothing more', async () => {
+    const store = await oneTable('moved-once', [{ order_id: 'PREV-3', status: 'COMPLETED', attempts: 1 }]);
+    expect(await ensureTable(store)).toEqual({ orders: 0, counters: 0, states: 1 });
+    const send = vi.spyOn(store.documentClient, 'send');
+
+    expect(await ensureTable(store)).toBeUndefined();
+
+    expect(send.mock.calls.filter(([command]) => command instanceof ScanCommand)).toHaveLength(0);
   });
 });
 

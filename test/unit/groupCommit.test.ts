@@ -304,4 +304,104 @@ describe('GroupCommit', () => {
     commits.succeed(0);
     expect([...(await results), await late]).toEqual(['A', 'B', 'C']);
   });
+
+  it('keeps committing a key after more than a thousand of its items were settled as followers', async () => {
+    const { commits, group } = setup({ key: (item) => item.split(':')[0]!, settleFollower: (item, value) => ({ ok: true, value: `${value} for ${item}` }) });
+    const first = group.submit('x:0');
+    await idle();
+    const followers = Array.from({ length: 1_100 }, (_, i) => group.submit(`x:${i + 1}`));
+    commits.succeed(0);
+    expect(await first).toBe('X:0');
+    expect(await followers[1_099]).toBe('X:0 for x:1100');
+    const late = group.submit('x:late');
+    await idle();
+    expect(commits.batches()).toEqual([['x:0'], ['x:late']]);
+    commits.succeed(1);
+    expect(await late).toBe('X:LATE');
+    expect(group.waiting).toBe(0);
+  });
+
+  it('keeps committing new keys after more than a thousand keys have had their turn', async () => {
+    const { commits, group } = setup({ maxBatch: 2_000 });
+    const many = Promise.all(Array.from({ length: 1_100 }, (_, i) => group.submit(`k${i}`)));
+    await idle();
+    expect(commits.batches()[0]).toHaveLength(1_100);
+    commits.succeed(0);
+    await many;
+    const late = group.submit('late');
+    await idle();
+    expect(commits.batches()[1]).toEqual(['late']);
+    commits.succeed(1);
+    expect(await late).toBe('LATE');
+  });
+
+  it('commits an item heavier than a whole batch, alone', async () => {
+    const { commits, group } = setup({ maxBatch: 5, weight: (item) => Number(item.split(':')[1]) });
+    const results = Promise.all(['a:7', 'b:1'].map((item) => group.submit(item)));
+    await idle();
+    expect(commits.batches()).toEqual([['a:7']]);
+    commits.succeed(0);
+    await idle();
+    expect(commits.batches()).toEqual([['a:7'], ['b:1']]);
+    commits.succeed(1);
+    expect(await results).toEqual(['A:7', 'B:1']);
+  });
+
+  it('gives a key whose waiting items were all settled as followers no turn, and commits what comes next', async () => {
+    const { commits, group } = setup({ key: (item) => item.split(':')[0]!, settleFollower: (item, value) => ({ ok: true, value: `${value} for ${item}` }) });
+    const results = Promise.all(['x:1', 'x:2'].map((item) => group.submit(item)));
+    await idle();
+    commits.succeed(0);
+    expect(await results).toEqual(['X:1', 'X:1 for x:2']);
+    const next = group.submit('y:1');
+    await idle();
+    expect(commits.batches()).toEqual([['x:1'], ['y:1']]);
+    commits.succeed(1);
+    expect(await next).toBe('Y:1');
+  });
+
+  it('puts a key that had all its items in a batch behind the keys that waited before its next item', async () => {
+    const { commits, group } = setup({ maxBatch: 2, key: (item) => item.split(':')[0]! });
+    const first = group.submit('x:1');
+    await idle();
+    const later = Promise.all(['y:1', 'z:1', 'x:2'].map((item) => group.submit(item)));
+    commits.succeed(0);
+    await first;
+    await idle();
+    expect(commits.batches()).toEqual([['x:1'], ['y:1', 'z:1']]);
+    commits.succeed(1);
+    await idle();
+    expect(commits.batches()[2]).toEqual(['x:2']);
+    commits.succeed(2);
+    expect(await later).toEqual(['Y:1', 'Z:1', 'X:2']);
+  });
+
+  it('gives the gate its slot back after each commit, and commits nothing when what it waited for was settled meanwhile', async () => {
+    const gate = new StoreGate({ capacity: 1 });
+    const { commits, group } = setup({
+      maxInFlight: 2,
+      key: (item) => item.split(':')[0]!,
+      settleFollower: (item, value) => ({ ok: true, value: `${value} for ${item}` }),
+      gate: { store: gate, urgency: 'background' },
+    });
+    const first = group.submit('x:1');
+    await idle();
+    expect(commits.batches()).toEqual([['x:1']]);
+    // A second commit starts for it, and waits for the gate, which the first holds.
+    const follower = group.submit('x:2');
+    await idle();
+    commits.succeed(0);
+    expect([await first, await follower]).toEqual(['X:1', 'X:1 for x:2']);
+    await idle();
+    expect(commits.batches()).toEqual([['x:1']]);
+
+    const held = await Promise.race([gate.acquire('urgent'), idle().then(() => undefined)]);
+    expect(held).toBeTypeOf('function');
+    held!();
+    const next = group.submit('y:1');
+    await idle();
+    expect(commits.batches()).toEqual([['x:1'], ['y:1']]);
+    commits.succeed(1);
+    expect(await next).toBe('Y:1');
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkState, quarantineFaulted, UnreadableOrder, type OrderState } from '../../lib/orderWrites.ts';
+import { checkState, overlayState, quarantineFaulted, S, UnreadableOrder, type OrderState } from '../../lib/orderWrites.ts';
 
 const state: OrderState = { order_id: 'ORD001', status: 'PROCESSING', attempts: 1, created_at: '2026-11-25T05:05:55.516Z' };
 
@@ -50,6 +50,24 @@ describe('the quarantine listing of an order', () => {
   it('spreads the orders over the shards', () => {
     const shards = new Set(Array.from({ length: 200 }, (_, i) => shardOf(`ORD${i}`, 8)));
     expect(shards.size).toBe(8);
+  });
+});
+
+describe('an order as it stands (overlayState)', () => {
+  const order = { pk: S('ORDER#A'), order_id: S('A'), status: S('PENDING'), user_id: S('U'), marker: S('M#1') };
+
+  it('is its order item, with the marker its create set, while it has no state item', () => {
+    expect(overlayState(order, undefined)).toEqual(order);
+  });
+
+  it('is its state item over its order item, on the marker its state item says (none once finished)', () => {
+    expect(overlayState(order, { pk: S('ORDER#A'), status: S('PROCESSING'), marker: S('M#1') })).toEqual({ ...order, status: S('PROCESSING') });
+    expect(overlayState(order, { pk: S('ORDER#A'), status: S('COMPLETED') })).toEqual({ pk: S('ORDER#A'), order_id: S('A'), status: S('COMPLETED'), user_id: S('U') });
+  });
+
+  it('is no order without an order item, whatever state item is left', () => {
+    expect(overlayState(undefined, { pk: S('ORDER#A'), status: S('PROCESSING') })).toBeUndefined();
+    expect(overlayState(undefined, undefined)).toBeUndefined();
   });
 });
 

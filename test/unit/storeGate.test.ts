@@ -80,4 +80,73 @@ describe('StoreGate', () => {
     await settle();
     expect(granted).toEqual(['a', 'b']);
   });
+
+  it('counts a burst only above its threshold of waiting creates', async () => {
+    const { gate, granted, ask, advance } = setup();
+    let waitingCreates = 98;
+    gate.watchCreates(() => waitingCreates, 98);
+    const holder = await ask('holder', 'urgent');
+    const claims = ask('claims', 'background');
+    advance(1);
+    void ask('create', 'urgent');
+    void ask('fold', 'background');
+    holder();
+    await settle();
+    expect(granted).toEqual(['holder', 'claims']);
+
+    waitingCreates = 99;
+    (await claims)();
+    await settle();
+    expect(granted).toEqual(['holder', 'claims', 'create']);
+  });
+
+  it('measures how long background work has yielded from when it asked, not from the start of the clock', async () => {
+    const { gate, granted, ask, advance } = setup();
+    gate.watchCreates(() => 500, 98);
+    advance(5_000);
+    const holder = await ask('holder', 'urgent');
+    void ask('claims', 'background');
+    void ask('create', 'urgent');
+    advance(999);
+    holder();
+    await settle();
+    expect(granted).toEqual(['holder', 'create']);
+  });
+
+  it('serves a create that asked before background work first, no burst on', async () => {
+    const { granted, ask, advance } = setup();
+    const holder = await ask('holder', 'urgent');
+    void ask('create', 'urgent');
+    advance(1);
+    void ask('claims', 'background');
+    holder();
+    await settle();
+    expect(granted).toEqual(['holder', 'create']);
+  });
+
+  it('serves background work first when it asked at the same moment as a create, no burst on', async () => {
+    const { granted, ask } = setup();
+    const holder = await ask('holder', 'urgent');
+    void ask('claims', 'background');
+    void ask('create', 'urgent');
+    holder();
+    await settle();
+    expect(granted).toEqual(['holder', 'claims']);
+  });
+
+  it('on its own clock, serves in the order asked', async () => {
+    const gate = new StoreGate({ capacity: 1 });
+    const granted: string[] = [];
+    const ask = (name: string, urgency: 'urgent' | 'background') =>
+      gate.acquire(urgency).then((release) => {
+        granted.push(name);
+        return release;
+      });
+    const holder = await ask('holder', 'urgent');
+    void ask('claims', 'background');
+    void ask('create', 'urgent');
+    holder();
+    await settle();
+    expect(granted).toEqual(['holder', 'claims']);
+  });
 });
