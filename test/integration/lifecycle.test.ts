@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { OrderConflict } from '../../lib/errors.ts';
 import { readMetrics } from '../../lib/metrics.ts';
 import type { MemoryQueue } from '../../lib/queue/memoryQueue.ts';
+import type { Services } from '../../lib/services.ts';
 import { startLocalWorkers, type LocalWorkers } from '../../local/workers.ts';
 import { countByStatus, pollUntil, scanOrders, seededRandom, testServices, validOrder } from '../support.ts';
 
@@ -181,30 +182,28 @@ describe('processing orders', () => {
     for (let i = 0; i < 4; i++) expect(await services.orders.get(`LATE-${i}`)).toMatchObject({ status: 'COMPLETED', attempts: 1 });
   });
 
-  it('claims ahead of its workers up to four times their number in all, so that short work is not held up by claims', async () => {
-    // Two workers, each busy for far longer than the test: the orders claimed are the two at work and those ahead.
+  /**
+   * Starts two workers, each busy for far longer than the test, on 20 orders, and answers the orders' statuses
+   * once `least` are PROCESSING: the two at work and those claimed ahead. `before` runs before the workers start.
+   */
+  const claimedAhead = async (least: number, before: (services: Services) => void = () => {}) => {
     const services = await testServices({ PROCESSING_CONCURRENCY: '2', PROCESSING_MIN_MS: '20000', PROCESSING_MAX_MS: '20000', LEASE_MS: '60000' });
     await Promise.all(Array.from({ length: 20 }, (_, i) => services.orderService.create(validOrder({ order_id: `AHEAD-${i}` }))));
+    before(services);
     workers = await startLocalWorkers(services);
-
-    const counts = await pollUntil(async () => {
+    return pollUntil(async () => {
       const counted = countByStatus(await scanOrders(services.store));
-      return counted.PROCESSING! >= 8 ? counted : undefined;
+      return counted.PROCESSING! >= least ? counted : undefined;
     }, { what: 'the claims ahead' });
-    expect(counts).toMatchObject({ PENDING: 12, PROCESSING: 8 });
+  };
+
+  it('claims ahead of its workers up to four times their number in all, so that short work is not held up by claims', async () => {
+    expect(await claimedAhead(8)).toMatchObject({ PENDING: 12, PROCESSING: 8 });
   });
 
   it('claims only twice its workers ahead in all while a burst of creates has the store', async () => {
-    const services = await testServices({ PROCESSING_CONCURRENCY: '2', PROCESSING_MIN_MS: '20000', PROCESSING_MAX_MS: '20000', LEASE_MS: '60000' });
-    await Promise.all(Array.from({ length: 20 }, (_, i) => services.orderService.create(validOrder({ order_id: `BURST-${i}` }))));
-    // The consumer told a burst has the store, for the whole test (the gate itself goes on as usual).
-    vi.spyOn(services.gate, 'bursting', 'get').mockReturnValue(true);
-    workers = await startLocalWorkers(services);
-
-    const counts = await pollUntil(async () => {
-      const counted = countByStatus(await scanOrders(services.store));
-      return counted.PROCESSING! >= 4 ? counted : undefined;
-    }, { what: 'the claims ahead' });
+    // The consumer is told a burst has the store, for the whole test (the gate itself goes on as usual).
+    const counts = await claimedAhead(4, (services) => vi.spyOn(services.gate, 'bursting', 'get').mockReturnValue(true));
     expect(counts).toMatchObject({ PENDING: 16, PROCESSING: 4 });
   });
 

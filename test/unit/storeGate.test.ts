@@ -16,6 +16,25 @@ const setup = (capacity = 1) => {
 
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/**
+ * One slot, held: `steps` ask for it in turn (a number moves the clock on), then the holder gives it back;
+ * answers the slots granted. `burst`: more creates wait than a transaction takes, all along; `clockAt`: where
+ * the clock stands when the holder asks.
+ */
+const afterHolder = async (steps: (number | [string, 'urgent' | 'background'])[], { burst = false, clockAt = 0 } = {}) => {
+  const { gate, granted, ask, advance } = setup();
+  if (burst) gate.watchCreates(() => 500, 98);
+  advance(clockAt);
+  const holder = await ask('holder', 'urgent');
+  for (const step of steps) {
+    if (typeof step === 'number') advance(step);
+    else void ask(...step);
+  }
+  holder();
+  await settle();
+  return granted;
+};
+
 describe('StoreGate', () => {
   it('never grants more slots than its capacity, and grants again when one is given back', async () => {
     const { granted, ask } = setup(2);
@@ -30,14 +49,7 @@ describe('StoreGate', () => {
   });
 
   it('serves creates and background work in the order they asked when no burst is on', async () => {
-    const { granted, ask, advance } = setup();
-    const holder = await ask('holder', 'urgent');
-    void ask('claims', 'background');
-    advance(1);
-    void ask('create', 'urgent');
-    holder();
-    await settle();
-    expect(granted).toEqual(['holder', 'claims']);
+    expect(await afterHolder([['claims', 'background'], 1, ['create', 'urgent']])).toEqual(['holder', 'claims']);
   });
 
   it('lets creates go first while a burst of them waits', async () => {
@@ -59,15 +71,7 @@ describe('StoreGate', () => {
   });
 
   it('gives background work a slot once it has yielded for maxDelayMs, burst or not', async () => {
-    const { gate, granted, ask, advance } = setup();
-    gate.watchCreates(() => 500, 98);
-    const holder = await ask('holder', 'urgent');
-    void ask('claims', 'background');
-    void ask('create', 'urgent');
-    advance(1_000);
-    holder();
-    await settle();
-    expect(granted).toEqual(['holder', 'claims']);
+    expect(await afterHolder([['claims', 'background'], ['create', 'urgent'], 1_000], { burst: true })).toEqual(['holder', 'claims']);
   });
 
   it('ignores a second give-back of the same slot', async () => {
@@ -101,37 +105,15 @@ describe('StoreGate', () => {
   });
 
   it('measures how long background work has yielded from when it asked, not from the start of the clock', async () => {
-    const { gate, granted, ask, advance } = setup();
-    gate.watchCreates(() => 500, 98);
-    advance(5_000);
-    const holder = await ask('holder', 'urgent');
-    void ask('claims', 'background');
-    void ask('create', 'urgent');
-    advance(999);
-    holder();
-    await settle();
-    expect(granted).toEqual(['holder', 'create']);
+    expect(await afterHolder([['claims', 'background'], ['create', 'urgent'], 999], { burst: true, clockAt: 5_000 })).toEqual(['holder', 'create']);
   });
 
   it('serves a create that asked before background work first, no burst on', async () => {
-    const { granted, ask, advance } = setup();
-    const holder = await ask('holder', 'urgent');
-    void ask('create', 'urgent');
-    advance(1);
-    void ask('claims', 'background');
-    holder();
-    await settle();
-    expect(granted).toEqual(['holder', 'create']);
+    expect(await afterHolder([['create', 'urgent'], 1, ['claims', 'background']])).toEqual(['holder', 'create']);
   });
 
   it('serves background work first when it asked at the same moment as a create, no burst on', async () => {
-    const { granted, ask } = setup();
-    const holder = await ask('holder', 'urgent');
-    void ask('claims', 'background');
-    void ask('create', 'urgent');
-    holder();
-    await settle();
-    expect(granted).toEqual(['holder', 'claims']);
+    expect(await afterHolder([['claims', 'background'], ['create', 'urgent']])).toEqual(['holder', 'claims']);
   });
 
   it('on its own clock, serves in the order asked', async () => {
