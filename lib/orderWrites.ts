@@ -98,6 +98,26 @@ export const overlayState = (
   return { ...rest, ...state };
 };
 
+/** What the state table holds of an order: everything its transitions change (the upgrade copies these). */
+export const STATE_ITEM_ATTRIBUTES = [
+  'status',
+  'attempts',
+  'started_at',
+  'completed_at',
+  'failed_at',
+  'processing_ms',
+  'error',
+  'last_error',
+  'due_at',
+  'marker',
+  'failures',
+  'failed_attempts',
+  'lapsed',
+  'faults',
+  'fault',
+  'quarantined',
+];
+
 /** The attributes of `OrderState`, for reads that need no more (ProjectionExpression). */
 export const ORDER_STATE_ATTRIBUTES = [
   'order_id',

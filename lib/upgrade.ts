@@ -3,6 +3,7 @@ import { BatchWriteItemCommand, TransactWriteItemsCommand, type BatchWriteItemCo
 import { GetCommand, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { isCancelledOnlyBy, putDelta } from './counters.ts';
 import { newMarkerRef, putMarker } from './markers.ts';
+import { STATE_ITEM_ATTRIBUTES } from './orderWrites.ts';
 import type { Store } from './store.ts';
 
 /** What the earlier layout had: an index of unfinished orders over 4 partitions, 16 counter items. */
@@ -88,26 +89,6 @@ export async function upgradeOldLayout(store: Store): Promise<Omit<Upgrade, 'sta
   return { orders: ids.length, counters };
 }
 
-/** What the state table holds of an order (lib/orderWrites.ts): everything its transitions change. */
-const STATE_ATTRIBUTES = [
-  'status',
-  'attempts',
-  'started_at',
-  'completed_at',
-  'failed_at',
-  'processing_ms',
-  'error',
-  'last_error',
-  'due_at',
-  'marker',
-  'failures',
-  'failed_attempts',
-  'lapsed',
-  'faults',
-  'fault',
-  'quarantined',
-];
-
 /** The state table's record that the order table's states were copied into it. */
 const MOVED_KEY = { pk: 'META', sk: 'STATES' };
 
@@ -136,7 +117,7 @@ export async function moveStates(store: Store): Promise<number> {
       }),
     );
     for (const item of page.Items ?? []) {
-      const state = Object.fromEntries(STATE_ATTRIBUTES.filter((name) => item[name] !== undefined).map((name) => [name, item[name]]));
+      const state = Object.fromEntries(STATE_ITEM_ATTRIBUTES.filter((name) => item[name] !== undefined).map((name) => [name, item[name]]));
       try {
         await documentClient.send(
           new PutCommand({ TableName: stateTableName, Item: { pk: item.pk, sk: item.sk, ...state }, ConditionExpression: 'attribute_not_exists(pk)' }),
