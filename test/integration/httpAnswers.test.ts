@@ -45,6 +45,7 @@ describe('the body of POST /orders', () => {
     ['application/json', 'HB-JSON'],
     ['Application/JSON; charset=utf-8', 'HB-CASE'],
     ['application/vnd.api+json', 'HB-SUFFIX'],
+    ['application/json ; charset=utf-8', 'HB-SPACE'],
   ])('takes JSON sent as %s', async (contentType, orderId) => {
     const answer = await post(orderJson({ order_id: orderId }), contentType);
 
@@ -58,6 +59,7 @@ describe('the body of POST /orders', () => {
     ['a JSON suffix only in the middle', 'application/x+json-seq'],
     ['a JSON type with nothing before the suffix', 'application/+json'],
     ['a JSON suffix after text', 'text/x+json'],
+    ['a type that only ends like a JSON one', 'x-application/vnd.api+json'],
   ])('refuses %s with 415 and says what it accepts', async (_label, contentType) => {
     const answer = await post(Buffer.from(orderJson({ order_id: 'HB-415' })), contentType);
 
@@ -96,6 +98,13 @@ describe('the body of POST /orders', () => {
     expect(answer.status).toBe(400);
     expect(answer.body).toEqual({ type: 'about:blank', title: 'Malformed JSON', status: 400, detail: 'The body is not valid UTF-8' });
     expect((await get('/orders/HB-UTF8')).status).toBe(404);
+  });
+
+  it('refuses an empty body with 400: the JSON ended before it began', async () => {
+    const answer = await post(Buffer.alloc(0), 'application/json');
+
+    expect(answer.status).toBe(400);
+    expect(answer.body).toEqual({ type: 'about:blank', title: 'Malformed JSON', status: 400, detail: 'The body is not valid JSON: Unexpected end of JSON input' });
   });
 
   it('refuses malformed JSON with 400, saying where it broke', async () => {
