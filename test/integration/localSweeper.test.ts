@@ -1,4 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { QueryCommand, ThrottlingException } from '@aws-sdk/client-dynamodb';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { OrderRepository } from '../../lib/orders.ts';
 import { MemoryQueue } from '../../lib/queue/memoryQueue.ts';
 import { orderIdOf } from '../../lib/queue/port.ts';
 import { LocalSweeper } from '../../lib/sweeper.ts';
@@ -11,7 +13,11 @@ const NEVER_MS = 3_600_000;
 const CAPACITY = 4;
 
 let sweeper: LocalSweeper | undefined;
-afterEach(() => sweeper?.stop());
+afterEach(async () => {
+  await sweeper?.stop();
+  sweeper = undefined;
+  vi.restoreAllMocks();
+});
 
 /** A backlog of `count` orders stored (as a create would) but in no queue. */
 const backlog = async (services: Services, count: number) => {
@@ -78,5 +84,66 @@ describe('the local sweeper', () => {
     await sweeper.stop();
 
     expect(queue.size).toBe(CAPACITY - 1);
+  });
+
+  it('sweeps nothing once stopped, whether poked or run', async () => {
+    const { queue, sweeper, take, letGo } = await start(10);
+    letGo(await take(CAPACITY));
+    await sweeper.stop();
+
+    sweeper.noteBacklog();
+    sweeper.poke();
+    await sweeper.run();
+
+    expect(queue.size).toBe(0);
+  });
+
+  it('sweeps again on a poke after a sweep that failed, as it does for a known backlog', async () => {
+    const services = await testServices();
+    await backlog(services, CAPACITY);
+    const client = services.store.documentClient;
+    const send = client.send.bind(client) as (command: unknown) => Promise<unknown>;
+    let queries = 0;
+    // The store refuses the first sweep's first read of the markers, as DynamoDB does when throttling.
+    vi.spyOn(client, 'send').mockImplementation(((command: unknown) =>
+      command instanceof QueryCommand && ++queries === 1
+        ? Promise.reject(new ThrottlingException({ message: 'Rate of requests exceeds the allowed throughput.', $metadata: {} }))
+        : send(command)) as never);
+    const queue = new MemoryQueue(CAPACITY);
+    sweeper = new LocalSweeper(services.orders, queue, NEVER_MS, services.logger);
+    await sweeper.start();
+    expect(queue.size).toBe(0);
+
+    sweeper.poke();
+
+    await pollUntil(() => (queue.size === CAPACITY ? true : undefined), { timeoutMs: 10_000, what: 'the poke to sweep again' });
+  });
+
+  it('starts each sweep at the next shard, so a queue smaller than one shard\'s backlog still gets every shard\'s orders', async () => {
+    const services = await testServices({ WRITE_SHARDS: '2' });
+    const created_at = new Date().toISOString();
+    // Ten orders on each shard's markers: a repository whose chance always picks that shard.
+    for (const shard of [0, 1]) {
+      const onShard = new OrderRepository(services.store, { random: () => (shard + 0.5) / 2 });
+      for (let i = 0; i < 10; i++) await onShard.createMany([{ order_id: `SHARD${shard}-${i}`, user_id: 'U1', item_ids: [1], total_amount: 1, created_at }]);
+    }
+    const queue = new MemoryQueue(2);
+    sweeper = new LocalSweeper(services.orders, queue, NEVER_MS, services.logger);
+    await sweeper.start();
+    const take = async () => [orderIdOf((await queue.take())!), orderIdOf((await queue.take())!)];
+
+    const first = await take();
+    sweeper.poke();
+    await pollUntil(() => (queue.size === 2 ? true : undefined), { timeoutMs: 10_000, what: 'the second sweep' });
+    const second = await take();
+    sweeper.poke();
+    await pollUntil(() => (queue.size === 2 ? true : undefined), { timeoutMs: 10_000, what: 'the third sweep' });
+    const third = await take();
+
+    expect([first, second, third].map((ids) => ids.map((id) => id.split('-')[0]))).toEqual([
+      ['SHARD0', 'SHARD0'],
+      ['SHARD1', 'SHARD1'],
+      ['SHARD0', 'SHARD0'],
+    ]);
   });
 });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MemoryQueue } from '../../lib/queue/memoryQueue.ts';
 import type { OrderRef } from '../../lib/queue/port.ts';
 
@@ -142,6 +142,74 @@ describe('MemoryQueue', () => {
       queue.offer(['a']);
       expect(await taken).toBe('a');
       expect(queue.offer(['a'])).toBe(0);
+    });
+  });
+
+  describe('holds', () => {
+    it('holds an order from when it is queued until its processing is done', async () => {
+      const queue = new MemoryQueue(10);
+      expect(queue.holds('a')).toBe(false);
+      queue.offer(['a']);
+      expect(queue.holds('a')).toBe(true);
+      await queue.take();
+      expect(queue.holds('a')).toBe(true);
+      queue.done('a');
+      expect(queue.holds('a')).toBe(false);
+    });
+  });
+
+  describe('delayed sends (the back-off of a retry)', () => {
+    afterEach(() => vi.useRealTimers());
+
+    it('hands out an order sent for later only once its time has come, and counts it as accepted', async () => {
+      vi.useFakeTimers({ now: 1_000_000 });
+      const queue = new MemoryQueue(10);
+
+      expect(await queue.send(['a'], { notBefore: 1_000_500 })).toBe(1);
+      await vi.advanceTimersByTimeAsync(499);
+      expect({ size: queue.size, holds: queue.holds('a') }).toEqual({ size: 0, holds: false });
+      await vi.advanceTimersByTimeAsync(1);
+      expect(queue.size).toBe(1);
+      expect(await queue.take()).toBe('a');
+    });
+
+    it('hands out an order sent for a time already past only after the sender has moved on', async () => {
+      vi.useFakeTimers({ now: 1_000_000 });
+      const queue = new MemoryQueue(10);
+
+      expect(await queue.send(['a'], { notBefore: 999_000 })).toBe(1);
+      expect(queue.size).toBe(0);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(await queue.take()).toBe('a');
+    });
+
+    it('drops delayed orders when closed, and takes none for later once closed', async () => {
+      vi.useFakeTimers({ now: 1_000_000 });
+      const queue = new MemoryQueue(10);
+      await queue.send(['a'], { notBefore: 1_000_100 });
+
+      queue.close();
+      expect(await queue.send(['b'], { notBefore: 1_000_100 })).toBe(0);
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect({ size: queue.size, a: queue.holds('a'), b: queue.holds('b') }).toEqual({ size: 0, a: false, b: false });
+    });
+  });
+
+  describe('finished orders, bounded', () => {
+    it('knows every order that finished here, not only the last', () => {
+      const queue = new MemoryQueue(10);
+      queue.done('a', true);
+      queue.done('b', true);
+      expect([queue.hasFinished('a'), queue.hasFinished('b')]).toEqual([true, true]);
+    });
+
+    it('forgets the finished orders once 50 000 are known, so memory stays bounded (the sweeper reads them back)', () => {
+      const queue = new MemoryQueue(10);
+      for (let i = 0; i < 50_000; i++) queue.done(`F${i}`, true);
+      expect([queue.hasFinished('F0'), queue.hasFinished('F49999')]).toEqual([true, true]);
+
+      queue.done('LAST', true);
+      expect([queue.hasFinished('F0'), queue.hasFinished('F49999'), queue.hasFinished('LAST')]).toEqual([false, false, true]);
     });
   });
 

@@ -1,0 +1,201 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_BODY_BYTES } from '../../lib/http.ts';
+import { installServices, type Services } from '../../lib/services.ts';
+import { createRequestListener } from '../../local/httpAdapter.ts';
+import { httpFunctions } from '../../local/httpFunctions.ts';
+import { testServices, validOrder } from '../support.ts';
+
+// What the HTTP functions answer over real HTTP (the node:http adapter on a port-0 server, in this process, over
+// DynamoDB Local): the checks of a body, each domain error's status, title and detail, and the headers of JSON
+// answers and of pages. Each test uses order ids of its own.
+let server: Server;
+let url: string;
+let services: Services;
+
+beforeAll(async () => {
+  services = await testServices();
+  installServices(services);
+  server = createServer(createRequestListener(httpFunctions, { logger: services.logger }));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  installServices(undefined);
+  await new Promise((resolve) => server.close(resolve));
+});
+
+/** POSTs `body` (bytes as given) to /orders. */
+const post = async (body: string | Buffer, contentType?: string) => {
+  const response = await fetch(`${url}/orders`, { method: 'POST', headers: contentType ? { 'content-type': contentType } : {}, body });
+  return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, unknown> };
+};
+
+const get = async (path: string) => {
+  const response = await fetch(`${url}${path}`);
+  return { status: response.status, headers: response.headers, text: await response.text() };
+};
+
+const orderJson = (overrides: Record<string, unknown>) => JSON.stringify(validOrder(overrides));
+
+describe('the body of POST /orders', () => {
+  it.each([
+    ['application/json', 'HB-JSON'],
+    ['Application/JSON; charset=utf-8', 'HB-CASE'],
+    ['application/vnd.api+json', 'HB-SUFFIX'],
+    ['application/json ; charset=utf-8', 'HB-SPACE'],
+  ])('takes JSON sent as %s', async (contentType, orderId) => {
+    const answer = await post(orderJson({ order_id: orderId }), contentType);
+
+    expect(answer.status).toBe(201);
+    expect(answer.body).toMatchObject({ order_id: orderId, status: 'PENDING' });
+  });
+
+  it.each([
+    ['no content type', undefined],
+    ['text/plain', 'text/plain'],
+    ['a JSON suffix only in the middle', 'application/x+json-seq'],
+    ['a JSON type with nothing before the suffix', 'application/+json'],
+    ['a JSON suffix after text', 'text/x+json'],
+    ['a type that only ends like a JSON one', 'x-application/vnd.api+json'],
+  ])('refuses %s with 415 and says what it accepts', async (_label, contentType) => {
+    const answer = await post(Buffer.from(orderJson({ order_id: 'HB-415' })), contentType);
+
+    expect(answer.status).toBe(415);
+    expect(answer.headers.get('accept-post')).toBe('application/json');
+    expect(answer.body).toEqual({
+      type: 'about:blank',
+      title: 'Unsupported media type',
+      status: 415,
+      detail: 'Send the order as JSON with Content-Type: application/json',
+    });
+    expect((await get('/orders/HB-415')).status).toBe(404);
+  });
+
+  it('reads a body of exactly 64 KiB, and refuses one a byte longer with 413', async () => {
+    // An order padded with spaces (JSON ignores them) to the byte.
+    const padded = (orderId: string, bytes: number) => {
+      const text = orderJson({ order_id: orderId });
+      return text + ' '.repeat(bytes - Buffer.byteLength(text));
+    };
+
+    const fits = await post(padded('HB-64K', MAX_BODY_BYTES), 'application/json');
+    const over = await post(padded('HB-64K-1', MAX_BODY_BYTES + 1), 'application/json');
+
+    expect(fits.status).toBe(201);
+    expect(over.status).toBe(413);
+    expect(over.body).toEqual({ type: 'about:blank', title: 'Payload too large', status: 413, detail: 'The body must be at most 65536 bytes' });
+    expect((await get('/orders/HB-64K-1')).status).toBe(404);
+  });
+
+  it('refuses a body that is not UTF-8 with 400, even inside a JSON string', async () => {
+    const bad = Buffer.concat([Buffer.from('{"order_id":"HB-UTF8","user_id":"'), Buffer.from([0xff]), Buffer.from('","item_ids":[1],"total_amount":1}')]);
+
+    const answer = await post(bad, 'application/json');
+
+    expect(answer.status).toBe(400);
+    expect(answer.body).toEqual({ type: 'about:blank', title: 'Malformed JSON', status: 400, detail: 'The body is not valid UTF-8' });
+    expect((await get('/orders/HB-UTF8')).status).toBe(404);
+  });
+
+  it('refuses an empty body with 400: the JSON ended before it began', async () => {
+    const answer = await post(Buffer.alloc(0), 'application/json');
+
+    expect(answer.status).toBe(400);
+    expect(answer.body).toEqual({ type: 'about:blank', title: 'Malformed JSON', status: 400, detail: 'The body is not valid JSON: Unexpected end of JSON input' });
+  });
+
+  it('refuses malformed JSON with 400, saying where it broke', async () => {
+    const answer = await post('{"user_id": ', 'application/json');
+
+    expect(answer.status).toBe(400);
+    expect(answer.body).toEqual({ type: 'about:blank', title: 'Malformed JSON', status: 400, detail: expect.stringMatching(/^The body is not valid JSON: \S/) });
+  });
+});
+
+describe('domain errors over HTTP', () => {
+  it('answers an invalid order with 400 and every bad field', async () => {
+    const answer = await post(JSON.stringify({ order_id: 'HB-BAD', user_id: 'U', item_ids: [], total_amount: -1 }), 'application/json');
+
+    expect(answer.status).toBe(400);
+    expect(answer.body).toEqual({
+      type: 'about:blank',
+      title: 'Invalid order',
+      status: 400,
+      detail: '2 fields are invalid',
+      errors: [
+        { field: 'item_ids', message: 'must have at least 1 item' },
+        { field: 'total_amount', message: 'must be >= 0' },
+      ],
+    });
+  });
+
+  it('answers an invalid query with 400 and its field', async () => {
+    const answer = await get('/orders?user_id=');
+
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.text)).toEqual({ type: 'about:blank', title: 'Invalid query', status: 400, detail: '1 field is invalid', errors: [{ field: 'user_id', message: expect.any(String) }] });
+  });
+
+  it('answers an unknown order with 404 naming it, and no errors list', async () => {
+    const answer = await get('/orders/HB-NOWHERE');
+
+    expect(answer.status).toBe(404);
+    expect(JSON.parse(answer.text)).toEqual({ type: 'about:blank', title: 'Order not found', status: 404, detail: 'No order has the id HB-NOWHERE' });
+  });
+
+  it('answers a reused id with other content with 409 naming it', async () => {
+    expect((await post(orderJson({ order_id: 'HB-TAKEN' }), 'application/json')).status).toBe(201);
+
+    const answer = await post(orderJson({ order_id: 'HB-TAKEN', total_amount: 1 }), 'application/json');
+
+    expect(answer.status).toBe(409);
+    expect(answer.body).toEqual({ type: 'about:blank', title: 'Order conflict', status: 409, detail: 'Order HB-TAKEN already exists with different content' });
+  });
+});
+
+describe('headers', () => {
+  it('sends JSON answers as application/json, never cached, with the request id', async () => {
+    await post(orderJson({ order_id: 'HB-HEADERS' }), 'application/json');
+
+    const answer = await get('/orders/HB-HEADERS');
+
+    expect(answer.status).toBe(200);
+    expect({ type: answer.headers.get('content-type'), cache: answer.headers.get('cache-control') }).toEqual({ type: 'application/json', cache: 'no-store' });
+    expect(answer.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('serves a page with a content security policy and no referrer, revalidated on every load', async () => {
+    const page = await get('/');
+
+    expect(page.status).toBe(200);
+    expect({
+      type: page.headers.get('content-type'),
+      cache: page.headers.get('cache-control'),
+      sniff: page.headers.get('x-content-type-options'),
+      csp: page.headers.get('content-security-policy'),
+      referrer: page.headers.get('referrer-policy'),
+    }).toEqual({
+      type: expect.stringMatching(/^text\/html/),
+      cache: 'no-cache',
+      sniff: 'nosniff',
+      csp: "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+      referrer: 'no-referrer',
+    });
+  });
+
+  it('serves a stylesheet without the page-only headers', async () => {
+    const css = await get('/assets/app.css');
+
+    expect(css.status).toBe(200);
+    expect({
+      type: css.headers.get('content-type'),
+      cache: css.headers.get('cache-control'),
+      sniff: css.headers.get('x-content-type-options'),
+      csp: css.headers.get('content-security-policy'),
+      referrer: css.headers.get('referrer-policy'),
+    }).toEqual({ type: expect.stringMatching(/^text\/css/), cache: 'no-cache', sniff: 'nosniff', csp: null, referrer: null });
+  });
+});
