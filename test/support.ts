@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { get } from 'node:http';
+import { createServer, get } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { ScanCommand, ThrottlingException, TransactWriteItemsCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
@@ -8,8 +9,10 @@ import { inject, vi } from 'vitest';
 import { loadConfig, type Config } from '../lib/config.ts';
 import { overlayState } from '../lib/orderWrites.ts';
 import type { StoredOrder } from '../lib/orders.ts';
-import { createServices, type Services } from '../lib/services.ts';
+import { createServices, installServices, type Services } from '../lib/services.ts';
 import { ensureTable, type Store } from '../lib/store.ts';
+import { createRequestListener } from '../local/httpAdapter.ts';
+import { httpFunctions } from '../local/httpFunctions.ts';
 
 /** The DynamoDB Local the global setup started. */
 export const dynamodbEndpoint = (): string => inject('dynamodbEndpoint');
@@ -209,3 +212,20 @@ export const getWithHost = (url: string, host: string, headers: Record<string, s
       response.on('end', () => resolve({ status: response.statusCode!, contentType: response.headers['content-type'] ?? '', body }));
     }).on('error', reject);
   });
+
+/**
+ * Serves `services` over real HTTP in this process: the node:http adapter of the standalone runtime on a port-0
+ * server. `close` stops it and uninstalls the services.
+ */
+export const serveInProcess = async (services: Services): Promise<{ url: string; close: () => Promise<void> }> => {
+  installServices(services);
+  const server = createServer(createRequestListener(httpFunctions, { logger: services.logger }));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      installServices(undefined);
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+};

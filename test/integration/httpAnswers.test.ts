@@ -1,31 +1,18 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BODY_BYTES } from '../../lib/http.ts';
-import { installServices, type Services } from '../../lib/services.ts';
-import { createRequestListener } from '../../local/httpAdapter.ts';
-import { httpFunctions } from '../../local/httpFunctions.ts';
-import { testServices, validOrder } from '../support.ts';
+import { serveInProcess, testServices, validOrder } from '../support.ts';
 
 // What the HTTP functions answer over real HTTP (the node:http adapter on a port-0 server, in this process, over
 // DynamoDB Local): the checks of a body, each domain error's status, title and detail, and the headers of JSON
 // answers and of pages. Each test uses order ids of its own.
-let server: Server;
 let url: string;
-let services: Services;
+let close: () => Promise<void>;
 
 beforeAll(async () => {
-  services = await testServices();
-  installServices(services);
-  server = createServer(createRequestListener(httpFunctions, { logger: services.logger }));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  ({ url, close } = await serveInProcess(await testServices()));
 });
 
-afterAll(async () => {
-  installServices(undefined);
-  await new Promise((resolve) => server.close(resolve));
-});
+afterAll(() => close());
 
 /** POSTs `body` (bytes as given) to /orders. */
 const post = async (body: string | Buffer, contentType?: string) => {

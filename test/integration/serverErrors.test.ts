@@ -1,34 +1,24 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashKey } from '../../lib/auth.ts';
 import { openApiDocument } from '../../lib/openapi.ts';
 import { createServices, installServices, type Services } from '../../lib/services.ts';
-import { createRequestListener } from '../../local/httpAdapter.ts';
-import { httpFunctions } from '../../local/httpFunctions.ts';
 import { OpenApiValidator, type Answer } from '../openapiValidator.ts';
-import { testConfig, validOrder } from '../support.ts';
+import { serveInProcess, testConfig, validOrder } from '../support.ts';
 
 // The answers the contract suite cannot provoke in a healthy service without API keys (5xx, 401, 403),
 // through the real node:http adapter on a port-0 server, held to the OpenAPI document like every other answer.
 const validator = new OpenApiValidator(openApiDocument());
-let server: Server;
 let url: string;
 let services: Services;
+let close: () => Promise<void>;
 
 beforeAll(async () => {
   // Nothing listens on port 1: every store call fails as it does when DynamoDB is away.
   services = createServices(testConfig({ DYNAMODB_ENDPOINT: 'http://127.0.0.1:1' }));
-  installServices(services);
-  server = createServer(createRequestListener(httpFunctions, { logger: services.logger }));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  ({ url, close } = await serveInProcess(services));
 });
 
-afterAll(async () => {
-  installServices(undefined);
-  await new Promise((resolve) => server.close(resolve));
-});
+afterAll(() => close());
 
 const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> => {
   const response = await fetch(`${url}${path}`, {
