@@ -143,6 +143,15 @@ describe('domain errors over HTTP', () => {
   });
 });
 
+/** The headers that say how a browser may use an answer. */
+const contentHeaders = (headers: Headers) => ({
+  type: headers.get('content-type'),
+  cache: headers.get('cache-control'),
+  sniff: headers.get('x-content-type-options'),
+  csp: headers.get('content-security-policy'),
+  referrer: headers.get('referrer-policy'),
+});
+
 describe('headers', () => {
   it('sends JSON answers as application/json, never cached, with the request id', async () => {
     await post(orderJson({ order_id: 'HB-HEADERS' }), 'application/json');
@@ -158,13 +167,7 @@ describe('headers', () => {
     const page = await get('/');
 
     expect(page.status).toBe(200);
-    expect({
-      type: page.headers.get('content-type'),
-      cache: page.headers.get('cache-control'),
-      sniff: page.headers.get('x-content-type-options'),
-      csp: page.headers.get('content-security-policy'),
-      referrer: page.headers.get('referrer-policy'),
-    }).toEqual({
+    expect(contentHeaders(page.headers)).toEqual({
       type: expect.stringMatching(/^text\/html/),
       cache: 'no-cache',
       sniff: 'nosniff',
@@ -177,12 +180,6 @@ describe('headers', () => {
     const css = await get('/assets/app.css');
 
     expect(css.status).toBe(200);
-    expect({
-      type: css.headers.get('content-type'),
-      cache: css.headers.get('cache-control'),
-      sniff: css.headers.get('x-content-type-options'),
-      csp: css.headers.get('content-security-policy'),
-      referrer: css.headers.get('referrer-policy'),
-    }).toEqual({ type: expect.stringMatching(/^text\/css/), cache: 'no-cache', sniff: 'nosniff', csp: null, referrer: null });
+    expect(contentHeaders(css.headers)).toEqual({ type: expect.stringMatching(/^text\/css/), cache: 'no-cache', sniff: 'nosniff', csp: null, referrer: null });
   });
 });
