@@ -1,8 +1,11 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DynamoDBClient, CreateTableCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { isLoopbackAddress } from '../../lib/hostCheck.ts';
-import { jarFolder } from '../../local/dynamodbLocal.ts';
+import { jarFolder, startDynamoDBLocal } from '../../local/dynamodbLocal.ts';
 import { loopbackLauncher } from '../../local/dynamodbLoopback.ts';
 import { listenersOn, listeningSocketsOf } from '../sockets.ts';
 import { dynamodbEndpoint, pollUntil } from '../support.ts';
@@ -71,6 +74,42 @@ describe('DynamoDB Local as local/dynamodbLocal.ts starts it', () => {
       expect(answer.headers.get('access-control-allow-origin')).toBeNull();
     } finally {
       java.kill();
+    }
+  });
+
+  it('keeps a data folder in SQLite write-ahead-log mode, and a committed write through a kill -9 of java', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'dynamodb-wal-'));
+    const client = (endpoint: string) => new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const first = await startDynamoDBLocal({ dataDir });
+    let second: Awaited<ReturnType<typeof startDynamoDBLocal>> | undefined;
+    try {
+      const writer = client(first.endpoint);
+      await writer.send(
+        new CreateTableCommand({
+          TableName: 'wal-check',
+          BillingMode: 'PAY_PER_REQUEST',
+          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        }),
+      );
+      await writer.send(new PutItemCommand({ TableName: 'wal-check', Item: { pk: { S: 'kept' } } }));
+      execFileSync('pkill', ['-KILL', '-P', String(first.pid), 'java']);
+      await first.stop();
+
+      // SQLite's file header says which journal a file uses: bytes 18 and 19 are 2 in WAL mode, 1 in a rollback journal.
+      const file = await open(join(dataDir, 'shared-local-instance.db'));
+      const header = Buffer.alloc(20);
+      await file.read(header, 0, 20, 0);
+      await file.close();
+      expect([header[18], header[19]]).toEqual([2, 2]);
+
+      second = await startDynamoDBLocal({ dataDir });
+      const read = await client(second.endpoint).send(new GetItemCommand({ TableName: 'wal-check', Key: { pk: { S: 'kept' } }, ConsistentRead: true }));
+      expect(read.Item).toEqual({ pk: { S: 'kept' } });
+    } finally {
+      await first.stop();
+      await second?.stop();
+      await rm(dataDir, { recursive: true, force: true });
     }
   });
 });
