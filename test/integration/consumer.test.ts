@@ -46,6 +46,18 @@ describe('the local consumer', () => {
     expect([queue.holds('CONS-UNKNOWN'), queue.hasFinished('CONS-UNKNOWN')]).toEqual([false, false]);
   });
 
+  it('tells the queue an order set aside for an operator ended here', async () => {
+    const { services, ids, queue, consumer, progress } = await setUp('CONS-ASIDE', 1);
+    // Quarantined before this delivery (its one allowed fault): the delivery finds it set aside.
+    expect(await services.orders.noteFault(ids[0]!, 'unreadable', 1, Date.now())).toMatchObject({ kind: 'quarantined' });
+    consumer.start();
+
+    queue.offer(ids);
+
+    await until(() => (progress() === 1 ? true : undefined), 'its delivery');
+    expect([queue.holds(ids[0]!), queue.hasFinished(ids[0]!)]).toEqual([false, true]);
+  });
+
   it('tells the queue an order that failed for good ended here, and one to be retried did not', async () => {
     // Every attempt fails; the retry's back-off is far beyond the test.
     const failing = await setUp('CONS-FAIL', 1, { env: { PROCESSING_FAILURE_RATE: '1', MAX_ATTEMPTS: '1' } });
