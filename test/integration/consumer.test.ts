@@ -1,10 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Consumer } from '../../lib/consumer.ts';
-import type { WorkResult } from '../../lib/processing.ts';
+import { StoreUnavailable } from '../../lib/errors.ts';
+import type { Claimed, ProcessOutcome, WorkResult } from '../../lib/processing.ts';
 import type { MemoryQueue } from '../../lib/queue/memoryQueue.ts';
 import { orderIdOf } from '../../lib/queue/port.ts';
-import type { Services } from '../../lib/services.ts';
-import { pollUntil, testServices, validOrder } from '../support.ts';
+import { createServices, type Services } from '../../lib/services.ts';
+import { pollUntil, testConfig, testServices, validOrder } from '../support.ts';
 
 // The long-lived local consumer on its own (no sweeper, no counter folder): the services' in-memory queue, its
 // real processor over DynamoDB Local. Orders reach it only as the test offers them.
@@ -43,6 +44,18 @@ describe('the local consumer', () => {
     await until(() => (progress() === 6 ? true : undefined), 'six deliveries');
     expect(ids.map((id) => [queue.holds(id), queue.hasFinished(id)])).toEqual(ids.map(() => [false, true]));
     expect([queue.holds('CONS-UNKNOWN'), queue.hasFinished('CONS-UNKNOWN')]).toEqual([false, false]);
+  });
+
+  it('tells the queue an order set aside for an operator ended here', async () => {
+    const { services, ids, queue, consumer, progress } = await setUp('CONS-ASIDE', 1);
+    // Quarantined before this delivery (its one allowed fault): the delivery finds it set aside.
+    expect(await services.orders.noteFault(ids[0]!, 'unreadable', 1, Date.now())).toMatchObject({ kind: 'quarantined' });
+    consumer.start();
+
+    queue.offer(ids);
+
+    await until(() => (progress() === 1 ? true : undefined), 'its delivery');
+    expect([queue.holds(ids[0]!), queue.hasFinished(ids[0]!)]).toEqual([false, true]);
   });
 
   it('tells the queue an order that failed for good ended here, and one to be retried did not', async () => {
@@ -110,5 +123,88 @@ describe('the local consumer', () => {
     expect(took).toBeLessThan(10_000);
     expect(await services.orders.getStates(ids)).toEqual(ids.map(() => expect.objectContaining({ status: 'PENDING', attempts: 0 })));
     expect(await queue.take()).toBeUndefined();
+  });
+
+  it('takes no more orders once four times its workers of outcomes wait to be recorded', async () => {
+    const { services, ids, queue, consumer } = await setUp('CONS-BOUND', 10, { concurrency: 2 });
+    const finish = services.processor.finish.bind(services.processor);
+    // Every outcome waits to be recorded until the test lets them all go.
+    let letGo!: () => void;
+    const recorded = new Promise<void>((resolve) => (letGo = resolve));
+    let waiting = 0;
+    vi.spyOn(services.processor, 'finish').mockImplementation(async (claimed: Claimed, result: WorkResult): Promise<ProcessOutcome> => {
+      waiting++;
+      await recorded;
+      return finish(claimed, result);
+    });
+    consumer.start();
+    try {
+      // One at a time, each taken and worked until its outcome waits: the consumer had room for each when it
+      // asked the queue for the next, the ninth too (asked for while seven waited).
+      for (const [k, id] of ids.slice(0, 9).entries()) {
+        queue.offer([id]);
+        await until(() => (waiting === k + 1 ? true : undefined), `outcome ${k + 1} to wait`);
+      }
+      // With eight outcomes (4 x 2 workers) waiting before it, nobody is waiting for the tenth: it stays queued.
+      queue.offer([ids[9]!]);
+      expect(queue.size).toBe(1);
+    } finally {
+      letGo();
+    }
+    await until(async () => ((await statuses(services, ids)).every((status) => status === 'COMPLETED') ? true : undefined), 'every order to complete');
+  });
+
+  it('on stop, gives back an order whose claim ends after the stop began', async () => {
+    const { services, ids, queue, consumer } = await setUp('CONS-LATE-CLAIM', 1, { concurrency: 1, env: { LEASE_MS: '30000' } });
+    const begin = services.processor.begin.bind(services.processor);
+    let claimMade!: () => void;
+    const made = new Promise<void>((resolve) => (claimMade = resolve));
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    // The claim is written to the store; its answer reaches the consumer only once the stop has begun.
+    vi.spyOn(services.processor, 'begin').mockImplementation(async (ref) => {
+      const begun = await begin(ref);
+      claimMade();
+      await answered;
+      return begun;
+    });
+    consumer.start();
+    queue.offer(ids);
+    await made;
+    expect(await services.orders.getState(ids[0]!)).toMatchObject({ status: 'PROCESSING', attempts: 1 });
+
+    const stopped = consumer.stop(20_000);
+    answer();
+    await stopped;
+
+    expect(await services.orders.getState(ids[0]!)).toMatchObject({ status: 'PENDING', attempts: 0 });
+  });
+
+  it('reports a delivery whose claim failed, logging the store being away as a warning and anything else as an error', async () => {
+    // Nothing listens on port 1: the store is away.
+    const services = createServices(testConfig({ DYNAMODB_ENDPOINT: 'http://127.0.0.1:1' }));
+    const queue = services.queue as MemoryQueue;
+    const begin = services.processor.begin.bind(services.processor);
+    const bug = new TypeError('a bug');
+    vi.spyOn(services.processor, 'begin').mockImplementation((ref) => (orderIdOf(ref) === 'CONS-BUG' ? Promise.reject(bug) : begin(ref)));
+    const warn = vi.spyOn(services.logger, 'warn').mockImplementation(() => {});
+    const error = vi.spyOn(services.logger, 'error').mockImplementation(() => {});
+    let progress = 0;
+    consumer = new Consumer(queue, services.processor, 1, services.logger, () => progress++);
+    consumer.start();
+
+    queue.offer(['CONS-AWAY', 'CONS-BUG']);
+
+    await until(() => (progress === 2 ? true : undefined), 'both deliveries');
+    const message = 'processing failed; the sweeper will retry';
+    expect(warn).toHaveBeenCalledWith(message, { order_id: 'CONS-AWAY', error: expect.any(StoreUnavailable) });
+    expect(warn).not.toHaveBeenCalledWith(message, expect.objectContaining({ order_id: 'CONS-BUG' }));
+    expect(error).toHaveBeenCalledWith(message, { order_id: 'CONS-BUG', error: bug });
+    expect(error).not.toHaveBeenCalledWith(message, expect.objectContaining({ order_id: 'CONS-AWAY' }));
+    // Neither ended here: both may be queued again (the sweeper finds them due in the store).
+    expect(['CONS-AWAY', 'CONS-BUG'].map((id) => [queue.holds(id), queue.hasFinished(id)])).toEqual([
+      [false, false],
+      [false, false],
+    ]);
   });
 });

@@ -3,6 +3,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { OrderConflict } from '../../lib/errors.ts';
 import { readMetrics } from '../../lib/metrics.ts';
+import type { Claimed } from '../../lib/processing.ts';
 import type { MemoryQueue } from '../../lib/queue/memoryQueue.ts';
 import type { Services } from '../../lib/services.ts';
 import { startLocalWorkers, type LocalWorkers } from '../../local/workers.ts';
@@ -43,6 +44,19 @@ describe('creating orders', () => {
 
     expect(again).toEqual({ created: false, order: first.order });
     expect((await readMetrics(store)).total_orders).toBe(1);
+  });
+
+  it('answers a replay with the order as it stands now, not as it was created', async () => {
+    const { orderService, processor } = await testServices();
+    await orderService.create(validOrder({ order_id: 'REPLAY-2' }));
+    const claimed = await processor.begin('REPLAY-2');
+    expect(claimed).toHaveProperty('order');
+    expect(await processor.finish(claimed as Claimed, { kind: 'done', startedAt: Date.now(), endedAt: Date.now() })).toEqual({ kind: 'completed' });
+
+    const again = await orderService.create(validOrder({ order_id: 'REPLAY-2' }));
+
+    expect(again.created).toBe(false);
+    expect(again.order).toMatchObject({ order_id: 'REPLAY-2', status: 'COMPLETED', attempts: 1 });
   });
 
   it('rejects a reused id with different content as a conflict', async () => {

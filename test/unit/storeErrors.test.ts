@@ -20,6 +20,8 @@ describe('what counts as the store being unavailable', () => {
     ['a transaction cancelled by throttling', cancelled('ThrottlingError', 'None')],
     ['a transaction cancelled for want of throughput', cancelled('ProvisionedThroughputExceeded')],
     ['a transaction cancelled with no reason given', cancelled('None')],
+    // A reason without a code is read as None (every reason DynamoDB sends has one: this is the fallback).
+    ['a transaction cancelled with a reason that has no code', new TransactionCanceledException({ message: 'Transaction cancelled', $metadata, CancellationReasons: [{}] })],
     // serverless-offline may load the modules more than once: a StoreUnavailable of another copy is one too.
     ['a StoreUnavailable of another copy of the module', Object.assign(new Error('away'), { name: 'StoreUnavailable' })],
   ])('%s is unavailable, and becomes StoreUnavailable with it as its cause', (_label, error) => {
