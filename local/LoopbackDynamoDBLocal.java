@@ -1,10 +1,10 @@
 import com.almworks.sqlite4java.SQLiteConnection;
-import com.almworks.sqlite4java.SQLiteException;
 import com.almworks.sqlite4java.SQLiteStatement;
 import java.io.File;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import software.amazon.dynamodb.services.local.main.CommandLineInput;
+import software.amazon.dynamodb.services.local.shared.access.sqlite.SQLiteLibraryLoader;
 import software.amazon.dynamodb.services.local.server.DynamoDBProxyServer;
 import software.amazon.dynamodb.services.local.server.LocalDynamoDBRequestHandler;
 import software.amazon.dynamodb.services.local.server.LocalDynamoDBServerHandler;
@@ -53,8 +53,12 @@ public class LoopbackDynamoDBLocal {
    * once, about 2 ms. Durability is the same: SQLite's synchronous setting stays FULL, so a committed
    * transaction survives a kill -9 and a power loss alike, and the log is replayed when the file is opened.
    */
-  static String writeAheadLog(File file) throws SQLiteException {
+  static String writeAheadLog(File file) throws Exception {
     java.util.logging.Logger.getLogger("com.almworks.sqlite4java").setLevel(java.util.logging.Level.WARNING);
+    // SQLite's native library as DynamoDB Local loads it (its own copy, extracted from its jar), before sqlite4java
+    // can load the one on java.library.path: with both loaded, DynamoDB Local's first commit crashed the JVM
+    // (SIGSEGV in sqlite3_exec) in about one start in five.
+    SQLiteLibraryLoader.initialize();
     SQLiteConnection connection = new SQLiteConnection(file);
     try {
       connection.open(true);
