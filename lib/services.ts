@@ -46,7 +46,7 @@ const createApiKeys = (config: Config, logger: Logger): Services['apiKeys'] => {
   const name = config.API_KEYS_PARAMETER;
   if (!name) return () => Promise.resolve(config.API_KEYS);
   // Bounded: a request waiting on a read SSM does not answer ends well before the Lambda's timeout.
-  const client = new SSMClient({ region: config.AWS_REGION, maxAttempts: 2, requestHandler: { connectionTimeout: 1_000, requestTimeout: 3_000 } });
+  const client = new SSMClient({ region: config.AWS_REGION, maxAttempts: 2, requestHandler: { connectionTimeout: 1_000, requestTimeout: 3_000, throwOnRequestTimeout: true } });
   return parameterKeys({ client, name, maxAgeMs: config.API_KEYS_MAX_AGE_MS, logger });
 };
 

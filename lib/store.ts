@@ -59,6 +59,9 @@ export const createDocumentClient = (config: StoreConfig): DynamoDBDocumentClien
     requestHandler: {
       connectionTimeout: 1_000,
       requestTimeout: 3_000,
+      // Without it, @smithy/node-http-handler 4.x only logs a warning when requestTimeout passes, and a store
+      // that accepts the connection and never answers holds the call for good.
+      throwOnRequestTimeout: true,
       httpAgent: { keepAlive: true, maxSockets: 128 },
       httpsAgent: { keepAlive: true, maxSockets: 128 },
     },
