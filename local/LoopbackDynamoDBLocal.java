@@ -28,7 +28,8 @@ public class LoopbackDynamoDBLocal {
     if (anyPort) rest.subList(at, at + 2).clear();
     CommandLineInput input = new CommandLineInput(rest.toArray(new String[0]));
     if (!input.init()) System.exit(2);
-    String journal = input.isInMemory() || !input.getSharedDb() ? "memory" : writeAheadLog(new File(input.getDbPath() == null ? "." : input.getDbPath(), "shared-local-instance.db"));
+    // Only the shared file is set (every caller here passes -sharedDb); files per credentials keep the default.
+    String journal = input.isInMemory() ? "memory" : !input.getSharedDb() ? "default" : writeAheadLog(new File(input.getDbPath() == null ? "." : input.getDbPath(), "shared-local-instance.db"));
     LocalDynamoDBServerHandler handler = new LocalDynamoDBServerHandler(
         new LocalDynamoDBRequestHandler(0, input.isInMemory(), input.getDbPath(), input.getSharedDb(), input.shouldDelayTransientStatuses()),
         null);

@@ -2,9 +2,11 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient, CreateTableCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { isLoopbackAddress } from '../../lib/hostCheck.ts';
+import { createDocumentClient } from '../../lib/store.ts';
 import { jarFolder, startDynamoDBLocal } from '../../local/dynamodbLocal.ts';
 import { loopbackLauncher } from '../../local/dynamodbLoopback.ts';
 import { listenersOn, listeningSocketsOf } from '../sockets.ts';
@@ -79,7 +81,7 @@ describe('DynamoDB Local as local/dynamodbLocal.ts starts it', () => {
 
   it('keeps a data folder in SQLite write-ahead-log mode, and a committed write through a kill -9 of java', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'dynamodb-wal-'));
-    const client = (endpoint: string) => new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const client = (endpoint: string) => createDocumentClient({ tableName: 'wal-check', region: 'us-east-1', endpoint });
     const first = await startDynamoDBLocal({ dataDir });
     let second: Awaited<ReturnType<typeof startDynamoDBLocal>> | undefined;
     try {
@@ -92,7 +94,7 @@ describe('DynamoDB Local as local/dynamodbLocal.ts starts it', () => {
           KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
         }),
       );
-      await writer.send(new PutItemCommand({ TableName: 'wal-check', Item: { pk: { S: 'kept' } } }));
+      await writer.send(new PutCommand({ TableName: 'wal-check', Item: { pk: 'kept' } }));
       execFileSync('pkill', ['-KILL', '-P', String(first.pid), 'java']);
       await first.stop();
 
@@ -104,8 +106,8 @@ describe('DynamoDB Local as local/dynamodbLocal.ts starts it', () => {
       expect([header[18], header[19]]).toEqual([2, 2]);
 
       second = await startDynamoDBLocal({ dataDir });
-      const read = await client(second.endpoint).send(new GetItemCommand({ TableName: 'wal-check', Key: { pk: { S: 'kept' } }, ConsistentRead: true }));
-      expect(read.Item).toEqual({ pk: { S: 'kept' } });
+      const read = await client(second.endpoint).send(new GetCommand({ TableName: 'wal-check', Key: { pk: 'kept' }, ConsistentRead: true }));
+      expect(read.Item).toEqual({ pk: 'kept' });
     } finally {
       await first.stop();
       await second?.stop();
