@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { LAPSE } from '../../lib/orderWrites.ts';
 import type { StoredOrder } from '../../lib/orders.ts';
@@ -70,7 +71,18 @@ describe('kill -9 of the standalone process', () => {
       await first.stop('SIGKILL');
       const answers = await sending;
       const beforeRestart = tally(answers);
-      const atDeathScan = await scanOrders(store);
+      // A write the dead process sent just before the kill can still be applied by DynamoDB Local
+      // (a completion inside its lease is legitimate), so the store is read once it has stopped changing.
+      let previous: StoredOrder[] | undefined;
+      const atDeathScan = await pollUntil(
+        async () => {
+          const now = await scanOrders(store);
+          const settled = previous !== undefined && isDeepStrictEqual(now, previous);
+          previous = now;
+          return settled ? now : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 250, what: `the store to settle after the kill (${context})` },
+      );
       const atDeath = countByStatus(atDeathScan);
       // Held by the dead process: each must be taken over once its lease runs out.
       const heldAtDeath = atDeathScan.filter((order) => order.status === 'PROCESSING');
