@@ -1,3 +1,4 @@
+import { TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { describe, expect, it, vi } from 'vitest';
 import { OrderConflict, OrderNotFound, StoreUnavailable } from '../../lib/errors.ts';
@@ -30,7 +31,7 @@ const logger = { warn: (...args: unknown[]) => void warnings.push(args) } as unk
 
 const service = async (queue: OrderQueue, options: Partial<OrderServiceOptions> = {}) => {
   const services = await testServices();
-  return { orders: services.orders, orderService: new OrderService(services.orders, queue, logger, { maxBatch: 50, maxInFlight: 4, maxWaiting: 100, ...options }) };
+  return { orders: services.orders, store: services.store, orderService: new OrderService(services.orders, queue, logger, { maxBatch: 50, maxInFlight: 4, maxWaiting: 100, ...options }) };
 };
 
 describe('OrderService.create and the queue', () => {
@@ -63,7 +64,8 @@ describe('OrderService.create and the queue', () => {
     const { queue, sent } = recordingQueue();
     // One commit at a time: the two behind the first wait for its outcome (with a commit slot free, the next
     // of the id would be committed beside it, and the store would settle them).
-    const { orderService } = await service(queue, { maxInFlight: 1 });
+    const { orderService, store } = await service(queue, { maxInFlight: 1 });
+    const send = vi.spyOn(store.documentClient, 'send');
 
     // Sent in one turn of the event loop.
     const [first, same, other] = await Promise.allSettled([
@@ -76,6 +78,8 @@ describe('OrderService.create and the queue', () => {
     expect(same).toEqual({ status: 'fulfilled', value: { created: false, order: (first as PromiseFulfilledResult<{ order: unknown }>).value.order } });
     expect(other).toEqual({ status: 'rejected', reason: new OrderConflict('SVC-TOGETHER') });
     expect(sent).toHaveLength(1);
+    // Answered without a transaction of their own.
+    expect(send.mock.calls.filter(([command]) => command instanceof TransactWriteItemsCommand)).toHaveLength(1);
   });
 
   it('gives an order sent without an id one of its own', async () => {
