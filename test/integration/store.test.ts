@@ -77,6 +77,14 @@ describe('ensureTable', () => {
     expect(await ensureTable(other)).toBeUndefined();
   });
 
+  it('passes on a create the store refuses for another reason than the table being there', async () => {
+    const store = newStore();
+    const refusal = Object.assign(new Error('Subscriber limit exceeded: too many tables being created'), { name: 'LimitExceededException' });
+    intercept(store, { before: (command) => (command instanceof CreateTableCommand ? Promise.reject(refusal) : undefined) });
+
+    await expect(ensureTable(store)).rejects.toBe(refusal);
+  });
+
   it.each([
     ['the order table', (store: Store) => store.tableName],
     ['the state table', (store: Store) => store.stateTableName],
