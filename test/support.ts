@@ -112,6 +112,17 @@ export const seededRandom = (seed: number) => (): number => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
 
+/** GET /metrics's body before any order, its time and histogram aside. */
+export const metricsBeforeAnyOrder = {
+  total_orders: 0,
+  total_orders_processed: 0,
+  average_processing_time_ms: null,
+  average_turnaround_time_ms: null,
+  processing_time_ms: { p50: null, p95: null, p99: null },
+  status_counts: { PENDING: 0, PROCESSING: 0, COMPLETED: 0, FAILED: 0 },
+  quarantined: 0,
+};
+
 /** A valid order body. */
 export const validOrder = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
   user_id: 'USER001',
