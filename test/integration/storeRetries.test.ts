@@ -82,9 +82,12 @@ describe('transitions against a store that is away or always busy', () => {
   it('answers reads from a store that is away as unavailable', async () => {
     const { orders } = await standIn(outage);
 
+    // The health check's read too.
+    await expect(orders.ping()).rejects.toMatchObject({ name: 'StoreUnavailable' });
     await expect(orders.getState('ANY-1')).rejects.toMatchObject({ name: 'StoreUnavailable' });
     await expect(orders.getStates(['ANY-1', 'ANY-2'])).rejects.toMatchObject({ name: 'StoreUnavailable' });
     await expect(orders.listQuarantined()).rejects.toMatchObject({ name: 'StoreUnavailable' });
+    await expect(orders.listByUser('U1', 10)).rejects.toMatchObject({ name: 'StoreUnavailable' });
     await expect(orders.noteFault('ANY-1', 'a fault', 3, Date.now())).rejects.toMatchObject({ name: 'StoreUnavailable' });
     await expect(orders.scanMarkers(Date.now(), () => true)).rejects.toMatchObject({ name: 'StoreUnavailable' });
     await expect(orders.pruneMarkers([{ marker: { ref: '0:1#x', ids: ['A', 'B'] }, remaining: ['A'] }])).rejects.toMatchObject({ name: 'StoreUnavailable' });

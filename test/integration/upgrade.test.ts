@@ -1,4 +1,4 @@
-import { CreateTableCommand, DescribeTableCommand, ScalarAttributeType, ThrottlingException } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, ScalarAttributeType, ThrottlingException, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import { PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it, vi } from 'vitest';
 import { readMetrics } from '../../lib/metrics.ts';
@@ -8,8 +8,11 @@ import { createDocumentClient, createStore, ensureTable, ShardsMismatch, stateTa
 import { sweep } from '../../lib/sweeper.ts';
 import { countByStatus, dynamodbEndpoint, scanOrders, uniqueTable } from '../support.ts';
 
-/** A table as the version with the byDue index made it, with three orders and its 16 counter items in use. */
-const oldTable = async (tableName: string) => {
+/**
+ * A table as the version with the byDue index made it, with three orders and its 16 counter items in use, and
+ * `waiting` more PENDING orders on the index.
+ */
+const oldTable = async (tableName: string, waiting = 0) => {
   const documentClient = createDocumentClient({ tableName, region: 'us-east-1', endpoint: dynamodbEndpoint() });
   await documentClient.send(
     new CreateTableCommand({
@@ -40,6 +43,7 @@ const oldTable = async (tableName: string) => {
     { pk: 'METRICS#3', sk: 'METRICS', PENDING: 1 },
     { pk: 'METRICS#7', sk: 'METRICS', PENDING: -1, PROCESSING: 1 },
     { pk: 'METRICS#9', sk: 'METRICS', PENDING: -1, COMPLETED: 1, sum_processing_ms: 100, sum_turnaround_ms: 150, h_100: 1 },
+    ...Array.from({ length: waiting }, (_, i) => order(`OLD-WAITING-${i}`, { status: 'PENDING', attempts: 0, due_shard: `WORK#${i % 4}`, due_at: now - 60_000, history: [] })),
   ];
   for (const Item of items) await documentClient.send(new PutCommand({ TableName: tableName, Item }));
   return createStore(documentClient, tableName);
@@ -68,6 +72,36 @@ describe('upgrading a table of the earlier layout', () => {
     expect(Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName)).toEqual(['byUser']);
     expect(await ensureTable(store)).toBeUndefined();
     expect((await readMetrics(store)).status_counts).toEqual({ PENDING: 1, PROCESSING: 1, COMPLETED: 1, FAILED: 0 });
+  });
+
+  it('fails an upgrade whose move of a counter item the store refuses, and moves it at the next start', async () => {
+    const store = await oldTable(uniqueTable('old-refused'));
+    const client = store.documentClient;
+    const send = client.send.bind(client) as unknown as (command: unknown) => Promise<unknown>;
+    const refusal = new ThrottlingException({ message: 'Rate of requests exceeds the allowed throughput.', $metadata: { httpStatusCode: 400 } });
+    const spy = vi.spyOn(client, 'send').mockImplementation(((command: unknown) =>
+      command instanceof TransactWriteItemsCommand ? Promise.reject(refusal) : send(command)) as unknown as typeof client.send);
+
+    await expect(ensureTable(store)).rejects.toBe(refusal);
+    spy.mockRestore();
+
+    expect(await ensureTable(store)).toMatchObject({ counters: 3 });
+    expect((await readMetrics(store)).status_counts).toEqual({ PENDING: 1, PROCESSING: 1, COMPLETED: 1, FAILED: 0 });
+  });
+
+  it('lists more unfinished orders than a marker holds on several markers, each order once', async () => {
+    const store = await oldTable(uniqueTable('old-many'), 194);
+
+    expect(await ensureTable(store)).toMatchObject({ orders: 196 });
+
+    const listed: string[][] = [];
+    await new OrderRepository(store).scanMarkers(Date.now(), (markers) => {
+      listed.push(...markers.map((marker) => marker.ids));
+      return true;
+    });
+    // As many ids a marker as the largest group commit of creates lists (CREATE_BATCH_MAX, 98).
+    expect(listed.map((ids) => ids.length)).toEqual([98, 98]);
+    expect(listed.flat().sort()).toEqual(['OLD-LEASED', 'OLD-PENDING', ...Array.from({ length: 194 }, (_, i) => `OLD-WAITING-${i}`)].sort());
   });
 });
 
