@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 
 /** One request an AWS SDK client sent: its operation (`x-amz-target`) and its JSON body. */
 export interface AwsRequest {
@@ -47,6 +47,21 @@ export const startAwsLoopback = async (answer: (request: AwsRequest) => AwsAnswe
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
     close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+};
+
+/** A loopback endpoint that accepts connections and never answers: how a hung AWS service looks to a client. */
+export const startSilentEndpoint = async (): Promise<{ endpoint: string; connections: () => number; close(): Promise<void> }> => {
+  const sockets: Socket[] = [];
+  const server = createTcpServer((socket) => void sockets.push(socket));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    connections: () => sockets.length,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
   };
 };
 

@@ -1,5 +1,3 @@
-import { createServer, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { handler as getMetrics } from '../../functions/getMetrics.ts';
@@ -8,6 +6,7 @@ import { hashKey } from '../../lib/auth.ts';
 import { HttpError } from '../../lib/http.ts';
 import type { MemoryQueue } from '../../lib/queue/memoryQueue.ts';
 import { createServices, installServices, type Services } from '../../lib/services.ts';
+import { startSilentEndpoint } from '../awsLoopback.ts';
 import { testConfig, testServices, validOrder } from '../support.ts';
 
 // The composition root (lib/services.ts) in this process, where Stryker's mutants run: how `httpFunction` picks
@@ -101,11 +100,9 @@ describe('the services', () => {
   // request waited on it.
   it('give up on an SSM that never answers, with a 503, instead of holding the request', async () => {
     // Accepts the connection and says nothing: the SSM client's request timeout ends each of its two attempts.
-    const sockets: Socket[] = [];
-    const silent = createServer((socket) => void sockets.push(socket));
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const silent = await startSilentEndpoint();
     try {
-      vi.stubEnv('AWS_ENDPOINT_URL_SSM', `http://127.0.0.1:${(silent.address() as AddressInfo).port}`);
+      vi.stubEnv('AWS_ENDPOINT_URL_SSM', silent.endpoint);
       vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
       vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
       const services = createServices(testConfig({ API_KEYS_PARAMETER: '/order-processing/test/silent', LOG_LEVEL: 'SILENT' }));
@@ -113,10 +110,9 @@ describe('the services', () => {
       const started = performance.now();
       await expect(services.apiKeys()).rejects.toMatchObject({ status: 503 });
       expect(performance.now() - started).toBeLessThan(20_000);
-      expect(sockets.length).toBeGreaterThanOrEqual(1);
+      expect(silent.connections()).toBeGreaterThanOrEqual(1);
     } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => silent.close(resolve));
+      await silent.close();
     }
   }, 30_000);
 });

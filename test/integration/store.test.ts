@@ -1,18 +1,15 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DescribeTableCommand, type TableDescription } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createDocumentClient, createStore, ensureTable, type Store } from '../../lib/store.ts';
+import { startSilentEndpoint } from '../awsLoopback.ts';
 import { dynamodbEndpoint, pollUntil, uniqueTable } from '../support.ts';
 
 // Making the tables at start-up against DynamoDB Local (lib/store.ts): their layout, a start that races another
 // process's, a table not active yet, and a store that fails otherwise than by having no table.
 
-const servers: Server[] = [];
-afterEach(async () => {
+afterEach(() => {
   vi.restoreAllMocks();
-  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
 });
 
 const newStore = (tableName = uniqueTable('store')): Store =>
@@ -153,15 +150,16 @@ describe('ensureTable', () => {
 
 describe('the DynamoDB client', () => {
   it('ends a call that a store accepts and never answers, within its attempts', async () => {
-    const server = createServer(() => {});
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const client = createDocumentClient({ tableName: 't', region: 'us-east-1', endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
-    server.on('connection', (socket) => server.once('close', () => socket.destroy()));
+    const silent = await startSilentEndpoint();
+    const client = createDocumentClient({ tableName: 't', region: 'us-east-1', endpoint: silent.endpoint });
 
-    // Three attempts of 3 s each, with back-offs between them.
-    const started = performance.now();
-    await expect(client.send(new GetCommand({ TableName: 't', Key: { pk: 'a', sk: 'b' } }))).rejects.toMatchObject({ name: 'TimeoutError' });
-    expect(performance.now() - started).toBeLessThan(15_000);
+    try {
+      // Three attempts of 3 s each, with back-offs between them.
+      const started = performance.now();
+      await expect(client.send(new GetCommand({ TableName: 't', Key: { pk: 'a', sk: 'b' } }))).rejects.toMatchObject({ name: 'TimeoutError' });
+      expect(performance.now() - started).toBeLessThan(15_000);
+    } finally {
+      await silent.close();
+    }
   });
 });
