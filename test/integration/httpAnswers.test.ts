@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
-import { handler as dashboard } from '../../functions/dashboard.ts';
 import { ASSETS } from '../../lib/assets.ts';
 import { MAX_BODY_BYTES } from '../../lib/http.ts';
 import { serveInProcess, testServices, validOrder } from '../support.ts';
@@ -208,6 +207,9 @@ describe('the files of the dashboard and the reference page', () => {
   });
 
   it('hands the Lambda runtime each file as a string body, which API Gateway takes (it would serialise a Buffer as an object)', async () => {
+    // A fresh copy of the function, as a cold Lambda has: its files not read yet (each is read once a process).
+    vi.resetModules();
+    const { handler: dashboard } = await import('../../functions/dashboard.ts');
     for (const name of Object.keys(ASSETS)) {
       const event = {
         version: '2.0',
