@@ -1,8 +1,8 @@
-import { TransactWriteItemsCommand, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
+import { TransactWriteItemsCommand, UpdateItemCommand, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it, vi } from 'vitest';
 import { readMetrics } from '../../lib/metrics.ts';
-import { claimOrder, faultOrder, LAPSE, quarantineFaulted } from '../../lib/orderWrites.ts';
+import { claimOrder, faultOrder, LAPSE, orderKeyValue, quarantineFaulted } from '../../lib/orderWrites.ts';
 import type { Services } from '../../lib/services.ts';
 import { countByStatus, scanOrders, testServices, validOrder } from '../support.ts';
 
@@ -140,6 +140,17 @@ describe('the repository conditions', () => {
     expect(fineClaim).toMatchObject({ status: 'fulfilled', value: { order_id: 'ODD-2', status: 'PROCESSING' } });
     vi.restoreAllMocks();
     expect(await orders.getState('ODD-1')).toMatchObject({ status: 'PENDING', attempts: 0 });
+  });
+
+  it('counts a fault of an order whose item has lost its status (what nothing else can read), as of any other', async () => {
+    const { orderService, orders, store } = await testServices();
+    await orderService.create(validOrder({ order_id: 'NOSTATUS-1' }));
+    await store.documentClient.send(
+      new UpdateItemCommand({ TableName: store.tableName, Key: orderKeyValue('NOSTATUS-1'), UpdateExpression: 'REMOVE #status', ExpressionAttributeNames: { '#status': 'status' } }),
+    );
+
+    expect(await orders.noteFault('NOSTATUS-1', 'unreadable', 3, Date.now())).toEqual({ kind: 'counted', faults: 1 });
+    expect(await orders.noteFault('NOSTATUS-1', 'unreadable', 2, Date.now())).toEqual({ kind: 'quarantined', faults: 2 });
   });
 
   it('takes a quarantined order off the marker it had alone', async () => {
