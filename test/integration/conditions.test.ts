@@ -1,8 +1,8 @@
-import { TransactWriteItemsCommand, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
+import { TransactWriteItemsCommand, UpdateItemCommand, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it, vi } from 'vitest';
 import { readMetrics } from '../../lib/metrics.ts';
-import { faultOrder, LAPSE, quarantineFaulted } from '../../lib/orderWrites.ts';
+import { claimOrder, faultOrder, LAPSE, orderKeyValue, quarantineFaulted } from '../../lib/orderWrites.ts';
 import type { Services } from '../../lib/services.ts';
 import { countByStatus, scanOrders, testServices, validOrder } from '../support.ts';
 
@@ -103,6 +103,54 @@ describe('the repository conditions', () => {
     });
     expect(await orders.getState('DONE-1')).toMatchObject({ status });
     expect(await orders.getState('DONE-1')).not.toHaveProperty('faults');
+  });
+
+  it('takes over an order with a claim that is not told its last attempt lapsed as a new attempt alone, counting no lapse', async () => {
+    const services = await testServices();
+    const { orderService, orders, store } = services;
+    await orderService.create(validOrder({ order_id: 'OVER-1' }));
+    const now = Date.now();
+    const first = (await orders.claim((await orders.getState('OVER-1'))!, now, 1))!;
+
+    await store.documentClient.send(new TransactWriteItemsCommand({ TransactItems: [claimOrder(store, first, now + 10, now + 30_000)] }));
+
+    const taken = await orders.getState('OVER-1');
+    expect(taken).toMatchObject({ status: 'PROCESSING', attempts: 2, due_at: now + 30_000 });
+    expect(taken).not.toHaveProperty('lapsed');
+    expect(taken).not.toHaveProperty('faults');
+    expect((await orders.get('OVER-1'))?.failures ?? []).toEqual([]);
+  });
+
+  it('passes on as it is a transition fault that is not even an Error, and commits the transitions beside it', async () => {
+    const { orderService, orders, store } = await testServices();
+    await orderService.create(validOrder({ order_id: 'ODD-1' }));
+    await orderService.create(validOrder({ order_id: 'ODD-2' }));
+    const [odd, fine] = [(await orders.getState('ODD-1'))!, (await orders.getState('ODD-2'))!];
+    // A client (or a middleware of it) that rejects the transactions writing ODD-1 with undefined.
+    const client = store.documentClient;
+    const send = client.send.bind(client) as unknown as (command: unknown) => Promise<unknown>;
+    vi.spyOn(client, 'send').mockImplementation(((command: unknown) =>
+      command instanceof TransactWriteItemsCommand && JSON.stringify(command.input).includes('ORDER#ODD-1')
+        ? Promise.reject(undefined)
+        : send(command)) as unknown as typeof client.send);
+
+    const [oddClaim, fineClaim] = await Promise.allSettled([orders.claim(odd, Date.now(), 30_000), orders.claim(fine, Date.now(), 30_000)]);
+
+    expect(oddClaim).toEqual({ status: 'rejected', reason: undefined });
+    expect(fineClaim).toMatchObject({ status: 'fulfilled', value: { order_id: 'ODD-2', status: 'PROCESSING' } });
+    vi.restoreAllMocks();
+    expect(await orders.getState('ODD-1')).toMatchObject({ status: 'PENDING', attempts: 0 });
+  });
+
+  it('counts a fault of an order whose item has lost its status (what nothing else can read), as of any other', async () => {
+    const { orderService, orders, store } = await testServices();
+    await orderService.create(validOrder({ order_id: 'NOSTATUS-1' }));
+    await store.documentClient.send(
+      new UpdateItemCommand({ TableName: store.tableName, Key: orderKeyValue('NOSTATUS-1'), UpdateExpression: 'REMOVE #status', ExpressionAttributeNames: { '#status': 'status' } }),
+    );
+
+    expect(await orders.noteFault('NOSTATUS-1', 'unreadable', 3, Date.now())).toEqual({ kind: 'counted', faults: 1 });
+    expect(await orders.noteFault('NOSTATUS-1', 'unreadable', 2, Date.now())).toEqual({ kind: 'quarantined', faults: 2 });
   });
 
   it('takes a quarantined order off the marker it had alone', async () => {

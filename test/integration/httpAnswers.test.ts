@@ -1,4 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { ASSETS } from '../../lib/assets.ts';
 import { MAX_BODY_BYTES } from '../../lib/http.ts';
 import { serveInProcess, testServices, validOrder } from '../support.ts';
 
@@ -181,5 +184,45 @@ describe('headers', () => {
 
     expect(css.status).toBe(200);
     expect(contentHeaders(css.headers)).toEqual({ type: expect.stringMatching(/^text\/css/), cache: 'no-cache', sniff: 'nosniff', csp: null, referrer: null });
+  });
+});
+
+describe('the files of the dashboard and the reference page', () => {
+  const fileOf = (name: string) => readFileSync(new URL(`../../lib/web/${name}`, import.meta.url), 'utf8');
+
+  it('serves each with its own bytes and media type, the same on every request', async () => {
+    for (const [name, type] of Object.entries(ASSETS)) {
+      const file = fileOf(name);
+      for (const answer of [await get(`/assets/${name}`), await get(`/assets/${name}`)]) {
+        expect({ name, status: answer.status, type: answer.headers.get('content-type'), same: answer.text === file }).toEqual({ name, status: 200, type, same: true });
+      }
+    }
+  });
+
+  it('answers 404 for a name that is not one of them: unknown, a path out of the directory, an inherited property', async () => {
+    for (const name of ['nope.js', '..%2Forders.ts', '%2E%2E%2Fassets.ts', 'constructor']) {
+      const answer = await get(`/assets/${name}`);
+      expect({ name, status: answer.status, type: answer.headers.get('content-type') }).toEqual({ name, status: 404, type: 'application/problem+json' });
+    }
+  });
+
+  it('hands the Lambda runtime each file as a string body, which API Gateway takes (it would serialise a Buffer as an object)', async () => {
+    // A fresh copy of the function, as a cold Lambda has: its files not read yet (each is read once a process).
+    vi.resetModules();
+    const { handler: dashboard } = await import('../../functions/dashboard.ts');
+    for (const name of Object.keys(ASSETS)) {
+      const event = {
+        version: '2.0',
+        routeKey: 'GET /assets/{name}',
+        rawPath: `/assets/${name}`,
+        rawQueryString: '',
+        headers: { host: '127.0.0.1' },
+        pathParameters: { name },
+        isBase64Encoded: false,
+        requestContext: { http: { method: 'GET', path: `/assets/${name}` }, requestId: `asset-${name}` },
+      } as unknown as APIGatewayProxyEventV2;
+      const result = await dashboard(event, {} as Context);
+      expect({ name, statusCode: result.statusCode, body: result.body }).toEqual({ name, statusCode: 200, body: fileOf(name) });
+    }
   });
 });

@@ -1,7 +1,7 @@
-import { DynamoDBClient, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, PutItemCommand, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it, vi } from 'vitest';
-import { markerRange, type Marker } from '../../lib/markers.ts';
+import { markerKey, markerRange, newMarkerRef, type Marker } from '../../lib/markers.ts';
 import { OrderRepository } from '../../lib/orders.ts';
 import type { OrderQueue, OrderRef } from '../../lib/queue/port.ts';
 import type { Store } from '../../lib/store.ts';
@@ -119,6 +119,20 @@ describe('due markers', () => {
     const last = recordingQueue();
     expect(await sweep(orders, last.queue, everything(now + 60_001))).toBe(0);
     expect(await markersOf(store)).toEqual([]);
+  });
+
+  it('reads a marker item without its list of ids (nothing here writes one) as marking no order, which a sweep passes over', async () => {
+    const { store, orders } = await testServices();
+    const now = Date.now();
+    await store.documentClient.send(new PutItemCommand({ TableName: store.tableName, Item: markerKey(newMarkerRef(now - 1_000, store.shards)) }));
+
+    const visited: Marker[] = [];
+    await orders.scanMarkers(now, (markers) => visited.push(...markers) > 0);
+    expect(visited).toEqual([{ ref: expect.any(String), ids: [] }]);
+
+    const queue = recordingQueue();
+    expect(await sweep(orders, queue.queue, everything(now))).toBe(0);
+    expect(queue.sent).toEqual([]);
   });
 
   it('leaves the orders this process holds alone: not read, not sent, still marked', async () => {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { OrderState } from '../../lib/orders.ts';
+import { OrderRepository, type OrderState, type RepositoryOptions } from '../../lib/orders.ts';
 import { createServices } from '../../lib/services.ts';
 import { startAwsLoopback, type AwsAnswer, type AwsLoopback, type AwsRequest } from '../awsLoopback.ts';
 import { testConfig } from '../support.ts';
@@ -16,11 +16,14 @@ afterEach(async () => {
 const standIn = async (answer: (request: AwsRequest) => AwsAnswer) => {
   const store = await startAwsLoopback(answer);
   stores.push(store);
-  const { orders } = createServices(testConfig({ DYNAMODB_ENDPOINT: store.endpoint }));
+  const services = createServices(testConfig({ DYNAMODB_ENDPOINT: store.endpoint }));
+  const { orders } = services;
   const transactions = () => store.requests.filter((request) => request.target.endsWith('.TransactWriteItems')).length;
   const batchWrites = () => store.requests.filter((request) => request.target.endsWith('.BatchWriteItem')).length;
   const batchReads = () => store.requests.filter((request) => request.target.endsWith('.BatchGetItem')).length;
-  return { orders, transactions, batchWrites, batchReads };
+  /** A repository of its own over the same stand-in, with these options (a random number given). */
+  const repository = (options: RepositoryOptions) => new OrderRepository(services.store, options);
+  return { orders, repository, transactions, batchWrites, batchReads };
 };
 
 const pending = (orderId: string): OrderState => ({ order_id: orderId, status: 'PENDING', attempts: 0, created_at: new Date().toISOString() });
@@ -59,6 +62,45 @@ describe('transitions against a store that is away or always busy', () => {
     // Nine tries (the first and eight retries), each maybe retried by the SDK itself (3 attempts).
     expect(transactions()).toBeGreaterThanOrEqual(9);
     expect(transactions()).toBeLessThanOrEqual(27);
+  });
+
+  it('waits between tries random x 10 ms x 2^try, at most a second, and gives up with the last conflict as the cause', async () => {
+    const { repository } = await standIn(conflict);
+    // Nearly 1: the waits are close to their bounds, 10 + 20 + ... + 640 + 1 000 ms = 2.27 s in all.
+    const orders = repository({ random: () => 0.999 });
+
+    const started = performance.now();
+    const given = await orders.claim(pending('BUSY-2'), Date.now(), 30_000).catch((error: unknown) => error);
+    const waited = performance.now() - started;
+
+    expect(given).toMatchObject({ name: 'StoreUnavailable', cause: { name: 'TransactionCanceledException' } });
+    expect(waited).toBeGreaterThanOrEqual(2_260);
+    // Eight waits of a second each (no doubling from 10 ms) would be 8 s; the calls themselves are loopback.
+    expect(waited).toBeLessThan(6_000);
+  });
+
+  it('settles a transaction whose conditions fail one an answer, however many answers that takes (only answers that settle nothing are retries)', async () => {
+    // Each answer cancels the transaction on its first order's condition (another writer took that id just
+    // before), the others' reasons None: nine orders, nine answers, each settling one.
+    const firstTaken = (request: AwsRequest): AwsAnswer => {
+      const items = request.body.TransactItems as unknown[];
+      return {
+        status: 400,
+        body: {
+          __type: `${DYNAMODB}#TransactionCanceledException`,
+          Message: 'Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed, None]',
+          CancellationReasons: items.map((_, k) => (k === 0 ? { Code: 'ConditionalCheckFailed', Message: 'The conditional request failed' } : { Code: 'None' })),
+        },
+      };
+    };
+    const { orders, transactions } = await standIn(firstTaken);
+    const created_at = new Date().toISOString();
+    const ids = Array.from({ length: 9 }, (_, i) => `TAKEN-${i}`);
+
+    const outcomes = await orders.createMany(ids.map((order_id) => ({ order_id, user_id: 'U1', item_ids: [1], total_amount: 1, created_at })));
+
+    expect(outcomes).toEqual(ids.map((id) => ({ ok: false, error: expect.objectContaining({ name: 'OrderConflict', message: expect.stringContaining(id) }) })));
+    expect(transactions()).toBe(9);
   });
 
   it('gives up counting a fault after three races lost to another writer, as settled', async () => {
