@@ -1,6 +1,4 @@
 import { request, type Server } from 'node:http';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { AddressInfo } from 'node:net';
 import { DeleteTableCommand, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -22,6 +20,9 @@ const CONCURRENCY = 1_000;
  * measured here, the first thousand orders of a fresh start cost DynamoDB Local three to four times the CPU
  * of later ones, so without this the first burst after a start was taken at a third of the usual rate.
  * It runs through a server made as the service's is (other options take other paths in node:http).
+ *
+ * It ends with no forced garbage collection: a full collection (`gc()`) made V8 throw away much of the code
+ * it had optimised, which the first burst then paid for (README, Performance).
  */
 export async function warmUp(config: Config, documentClient: DynamoDBDocumentClient, orders: number): Promise<{ orders: number; shed: number; ms: number }> {
   const started = performance.now();
@@ -46,18 +47,8 @@ export async function warmUp(config: Config, documentClient: DynamoDBDocumentCli
     installServices(undefined);
     await dropTable(services.store);
   }
-  collectGarbage();
   return { orders, shed, ms: Math.round(performance.now() - started) };
 }
-
-/**
- * A full garbage collection, so that the warm-up's leftovers are not collected during the first burst (a
- * profile of that burst had twice the GC time of later ones). V8 exposes `gc` only to code that asks for it.
- */
-const collectGarbage = (): void => {
-  setFlagsFromString('--expose-gc');
-  (runInNewContext('gc') as () => void)();
-};
 
 /**
  * Sends the warm-up's requests; returns how many the service shed (503: overloaded, or its store slow to answer,
