@@ -11,6 +11,7 @@ import { overlayState } from '../lib/orderWrites.ts';
 import type { StoredOrder } from '../lib/orders.ts';
 import { createServices, installServices, type Services } from '../lib/services.ts';
 import { ensureTable, type Store } from '../lib/store.ts';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createRequestListener } from '../local/httpAdapter.ts';
 import { httpFunctions } from '../local/httpFunctions.ts';
 
@@ -38,27 +39,42 @@ export const testServices = async (env: Record<string, string> = {}): Promise<Se
   return services;
 };
 
+type Send = (command: unknown) => Promise<unknown>;
+
+/**
+ * Wraps a DynamoDB client's `send` (DynamoDB Local answers everything): `before` runs ahead of each command and
+ * may answer it instead (given the real `send`), `after` may change what DynamoDB Local answered. Returns the spy.
+ */
+export const intercept = (
+  client: DynamoDBDocumentClient,
+  { before, after }: { before?: (command: unknown, send: Send) => Promise<unknown> | undefined; after?: (command: unknown, output: unknown) => unknown },
+) => {
+  const send = client.send.bind(client) as unknown as Send;
+  return vi.spyOn(client, 'send').mockImplementation(((command: unknown) => {
+    const instead = before?.(command, send);
+    const answer = instead ?? send(command);
+    return after ? answer.then((output) => after(command, output)) : answer;
+  }) as unknown as typeof client.send);
+};
+
 /**
  * Wraps the DynamoDB client's `send` (DynamoDB Local still answers everything else): a transaction that
  * completes an order is refused with throttling, as DynamoDB refuses it, while `refuse(attempt)` says so for
  * the attempt it completes. Returns how many were refused.
  */
 export const throttleCompletions = (services: Services, refuse: (attempt: number, refusedSoFar: number) => boolean): (() => number) => {
-  const client = services.store.documentClient;
-  const send = client.send.bind(client) as unknown as (command: unknown) => Promise<unknown>;
   let refused = 0;
-  vi.spyOn(client, 'send').mockImplementation(((command: unknown) => {
-    if (command instanceof TransactWriteItemsCommand) {
+  intercept(services.store.documentClient, {
+    before: (command) => {
+      if (!(command instanceof TransactWriteItemsCommand)) return undefined;
       const completing = (command.input.TransactItems ?? []).flatMap(({ Update }) =>
         Update?.ExpressionAttributeValues?.[':completed'] ? [Number(Update.ExpressionAttributeValues[':attempt']!.N)] : [],
       );
-      if (completing.some((attempt) => refuse(attempt, refused))) {
-        refused++;
-        return Promise.reject(new ThrottlingException({ message: 'Rate of requests exceeds the allowed throughput.', $metadata: { httpStatusCode: 400 } }));
-      }
-    }
-    return send(command);
-  }) as unknown as typeof client.send);
+      if (!completing.some((attempt) => refuse(attempt, refused))) return undefined;
+      refused++;
+      return Promise.reject(new ThrottlingException({ message: 'Rate of requests exceeds the allowed throughput.', $metadata: { httpStatusCode: 400 } }));
+    },
+  });
   return () => refused;
 };
 

@@ -4,7 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { readMetrics } from '../../lib/metrics.ts';
 import { claimOrder, faultOrder, LAPSE, orderKeyValue, quarantineFaulted } from '../../lib/orderWrites.ts';
 import type { Services } from '../../lib/services.ts';
-import { countByStatus, scanOrders, testServices, validOrder } from '../support.ts';
+import { countByStatus, intercept, scanOrders, testServices, validOrder } from '../support.ts';
 
 // The repository's conditions and the writes around quarantine, against DynamoDB Local, with the clock given.
 
@@ -127,12 +127,10 @@ describe('the repository conditions', () => {
     await orderService.create(validOrder({ order_id: 'ODD-2' }));
     const [odd, fine] = [(await orders.getState('ODD-1'))!, (await orders.getState('ODD-2'))!];
     // A client (or a middleware of it) that rejects the transactions writing ODD-1 with undefined.
-    const client = store.documentClient;
-    const send = client.send.bind(client) as unknown as (command: unknown) => Promise<unknown>;
-    vi.spyOn(client, 'send').mockImplementation(((command: unknown) =>
-      command instanceof TransactWriteItemsCommand && JSON.stringify(command.input).includes('ORDER#ODD-1')
-        ? Promise.reject(undefined)
-        : send(command)) as unknown as typeof client.send);
+    intercept(store.documentClient, {
+      before: (command) =>
+        command instanceof TransactWriteItemsCommand && JSON.stringify(command.input).includes('ORDER#ODD-1') ? Promise.reject(undefined) : undefined,
+    });
 
     const [oddClaim, fineClaim] = await Promise.allSettled([orders.claim(odd, Date.now(), 30_000), orders.claim(fine, Date.now(), 30_000)]);
 

@@ -1,12 +1,12 @@
 import { ThrottlingException, TransactionCanceledException, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CounterFolder, foldAll, foldShard, putDelta, readCounters } from '../../lib/counters.ts';
 import { StoreUnavailable } from '../../lib/errors.ts';
 import type { StoreGate } from '../../lib/storeGate.ts';
 import { createDocumentClient, createStore, type Store } from '../../lib/store.ts';
-import { dynamodbEndpoint, pollUntil, testServices, uniqueTable } from '../support.ts';
+import { dynamodbEndpoint, intercept, pollUntil, testServices, uniqueTable } from '../support.ts';
 
 const deltasLeft = async (store: Store): Promise<number> => {
   let count = 0;
@@ -99,13 +99,14 @@ describe('counters', () => {
   it('throws a fold the store refuses for throttling, and leaves its deltas to the next fold', async () => {
     const { store } = await testServices();
     for (let i = 0; i < 2; i++) await addDelta(store);
-    const send = store.documentClient.send.bind(store.documentClient) as (command: unknown) => Promise<unknown>;
     let transactions = 0;
     // The store refuses the first fold's transaction, as DynamoDB does when throttling.
-    vi.spyOn(store.documentClient, 'send').mockImplementation(((command: unknown) =>
-      command instanceof TransactWriteCommand && ++transactions === 1
-        ? Promise.reject(new TransactionCanceledException({ message: 'throttled', $metadata: {}, CancellationReasons: [{ Code: 'ThrottlingError' }] }))
-        : send(command)) as never);
+    intercept(store.documentClient, {
+      before: (command) =>
+        command instanceof TransactWriteCommand && ++transactions === 1
+          ? Promise.reject(new TransactionCanceledException({ message: 'throttled', $metadata: {}, CancellationReasons: [{ Code: 'ThrottlingError' }] }))
+          : undefined,
+    });
 
     await expect(foldAll(store)).rejects.toMatchObject({ name: 'TransactionCanceledException' });
     expect(await deltasLeft(store)).toBe(2);
@@ -120,13 +121,13 @@ describe('counters', () => {
      */
     const overtakenReader = (store: Store, overtake: (read: number) => Promise<void>): Store => {
       const client = createDocumentClient({ tableName: store.tableName, region: 'us-east-1', endpoint: dynamodbEndpoint() });
-      const send = client.send.bind(client) as (command: unknown) => Promise<unknown>;
       let reads = 0;
-      vi.spyOn(client, 'send').mockImplementation((async (command: unknown) => {
-        const answer = await send(command);
-        if (command instanceof GetCommand && String(command.input.Key?.pk).startsWith('METRICS#')) await overtake(++reads);
-        return answer;
-      }) as never);
+      intercept(client, {
+        after: async (command, answer) => {
+          if (command instanceof GetCommand && String(command.input.Key?.pk).startsWith('METRICS#')) await overtake(++reads);
+          return answer;
+        },
+      });
       return createStore(client, store.tableName, store.shards);
     };
 
@@ -165,13 +166,14 @@ describe('counters', () => {
   it('takes a fold cancelled by a write conflict for a lost turn: nothing folded, nothing thrown, the deltas left to the next', async () => {
     const { store } = await testServices();
     await addDelta(store);
-    const send = store.documentClient.send.bind(store.documentClient) as (command: unknown) => Promise<unknown>;
     let transactions = 0;
     // DynamoDB cancels one of two transactions on the same items at once; DynamoDB Local runs them one at a time.
-    vi.spyOn(store.documentClient, 'send').mockImplementation(((command: unknown) =>
-      command instanceof TransactWriteCommand && ++transactions === 1
-        ? Promise.reject(new TransactionCanceledException({ message: 'conflict', $metadata: {}, CancellationReasons: [{ Code: 'TransactionConflict' }, { Code: 'None' }] }))
-        : send(command)) as never);
+    intercept(store.documentClient, {
+      before: (command) =>
+        command instanceof TransactWriteCommand && ++transactions === 1
+          ? Promise.reject(new TransactionCanceledException({ message: 'conflict', $metadata: {}, CancellationReasons: [{ Code: 'TransactionConflict' }, { Code: 'None' }] }))
+          : undefined,
+    });
 
     expect(await foldShard(store, 0)).toBe(0);
     expect(await foldShard(store, 0)).toBe(1);
@@ -181,11 +183,11 @@ describe('counters', () => {
   it('folds on its interval, and goes on after a fold failed, logging the failure as a warning', async () => {
     const { store } = await testServices();
     await addDelta(store);
-    const send = store.documentClient.send.bind(store.documentClient) as (command: unknown) => Promise<unknown>;
     let reads = 0;
     // The store refuses the first fold's first read, as DynamoDB does when throttling.
-    vi.spyOn(store.documentClient, 'send').mockImplementation(((command: unknown) =>
-      command instanceof GetCommand && ++reads === 1 ? Promise.reject(new ThrottlingException({ message: 'throttled', $metadata: {} })) : send(command)) as never);
+    intercept(store.documentClient, {
+      before: (command) => (command instanceof GetCommand && ++reads === 1 ? Promise.reject(new ThrottlingException({ message: 'throttled', $metadata: {} })) : undefined),
+    });
     const warnings: string[] = [];
     const logger = { warn: (message: string) => void warnings.push(message) } as unknown as Logger;
     const folder = new CounterFolder(store, 50, logger);

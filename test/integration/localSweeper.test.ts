@@ -5,7 +5,7 @@ import { MemoryQueue } from '../../lib/queue/memoryQueue.ts';
 import { orderIdOf } from '../../lib/queue/port.ts';
 import { LocalSweeper } from '../../lib/sweeper.ts';
 import type { Services } from '../../lib/services.ts';
-import { pollUntil, testServices } from '../support.ts';
+import { intercept, pollUntil, testServices } from '../support.ts';
 
 // The local sweeper's refill, with its interval timer out of the way (an hour): whatever fills the queue
 // here is a sweep at start or one a poke asked for.
@@ -101,14 +101,14 @@ describe('the local sweeper', () => {
   it('sweeps again on a poke after a sweep that failed, as it does for a known backlog', async () => {
     const services = await testServices();
     await backlog(services, CAPACITY);
-    const client = services.store.documentClient;
-    const send = client.send.bind(client) as (command: unknown) => Promise<unknown>;
     let queries = 0;
     // The store refuses the first sweep's first read of the markers, as DynamoDB does when throttling.
-    vi.spyOn(client, 'send').mockImplementation(((command: unknown) =>
-      command instanceof QueryCommand && ++queries === 1
-        ? Promise.reject(new ThrottlingException({ message: 'Rate of requests exceeds the allowed throughput.', $metadata: {} }))
-        : send(command)) as never);
+    intercept(services.store.documentClient, {
+      before: (command) =>
+        command instanceof QueryCommand && ++queries === 1
+          ? Promise.reject(new ThrottlingException({ message: 'Rate of requests exceeds the allowed throughput.', $metadata: {} }))
+          : undefined,
+    });
     const queue = new MemoryQueue(CAPACITY);
     sweeper = new LocalSweeper(services.orders, queue, NEVER_MS, services.logger);
     await sweeper.start();

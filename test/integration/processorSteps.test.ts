@@ -8,7 +8,7 @@ import { OrderProcessor, type Claimed, type ProcessingSettings } from '../../lib
 import { orderIdOf, type OrderQueue, type SendOptions } from '../../lib/queue/port.ts';
 import type { Services } from '../../lib/services.ts';
 import { orderKey } from '../../lib/store.ts';
-import { seededRandom, testServices, throttleCompletions, validOrder } from '../support.ts';
+import { intercept, seededRandom, testServices, throttleCompletions, validOrder } from '../support.ts';
 
 // The processor's steps one by one against DynamoDB Local: a delivery of an order another worker holds, work
 // stopped at shutdown, each outcome's write and what it sends to the queue, writes lost to another worker,
@@ -299,16 +299,14 @@ describe('the processor meets a fault', () => {
     const services = await testServices();
     await services.orderService.create(validOrder({ order_id: 'OUTAGE-1' }));
     // The read of the delivered order is throttled; DynamoDB Local answers everything after it.
-    const client = services.store.documentClient;
-    const send = client.send.bind(client) as unknown as (command: unknown) => Promise<unknown>;
     let refused = 0;
-    vi.spyOn(client, 'send').mockImplementation(((command: unknown) => {
-      if (command instanceof BatchGetItemCommand && refused === 0) {
+    intercept(services.store.documentClient, {
+      before: (command) => {
+        if (!(command instanceof BatchGetItemCommand) || refused > 0) return undefined;
         refused++;
         return Promise.reject(new ThrottlingException({ message: 'Rate of requests exceeds the allowed throughput.', $metadata: { httpStatusCode: 400 } }));
-      }
-      return send(command);
-    }) as unknown as typeof client.send);
+      },
+    });
 
     await expect(processorOf(services).begin('OUTAGE-1')).rejects.toMatchObject({ name: 'StoreUnavailable' });
 

@@ -3,7 +3,7 @@ import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createDocumentClient, createStore, ensureTable, type Store } from '../../lib/store.ts';
 import { startSilentEndpoint } from '../awsLoopback.ts';
-import { dynamodbEndpoint, pollUntil, uniqueTable } from '../support.ts';
+import { dynamodbEndpoint, intercept, pollUntil, uniqueTable } from '../support.ts';
 
 // Making the tables at start-up against DynamoDB Local (lib/store.ts): their layout, a start that races another
 // process's, a table not active yet, and a store that fails otherwise than by having no table.
@@ -14,23 +14,6 @@ afterEach(() => {
 
 const newStore = (tableName = uniqueTable('store')): Store =>
   createStore(createDocumentClient({ tableName, region: 'us-east-1', endpoint: dynamodbEndpoint() }), tableName);
-
-/**
- * Wraps the store's `send` (DynamoDB Local answers everything): `before` runs ahead of each command and may
- * answer it instead (given the real `send`), `after` may change what DynamoDB Local answered.
- */
-const intercept = (
-  store: Store,
-  { before, after }: { before?: (command: unknown, send: (command: unknown) => Promise<unknown>) => Promise<unknown> | undefined; after?: (command: unknown, output: unknown) => unknown },
-) => {
-  const client = store.documentClient;
-  const send = client.send.bind(client) as unknown as (command: unknown) => Promise<unknown>;
-  return vi.spyOn(client, 'send').mockImplementation(((command: unknown) => {
-    const instead = before?.(command, send);
-    const answer = instead ?? send(command);
-    return after ? answer.then((output) => after(command, output)) : answer;
-  }) as unknown as typeof client.send);
-};
 
 const isDescribe = (command: unknown, tableName: string) => command instanceof DescribeTableCommand && command.input.TableName === tableName;
 const describeTable = async (store: Store, TableName: string) => (await store.documentClient.send(new DescribeTableCommand({ TableName }))).Table!;
@@ -63,7 +46,7 @@ describe('ensureTable', () => {
     const store = newStore();
     const other = newStore(store.tableName);
     // Each table is created by the other process between this one's look and its create.
-    const spy = intercept(store, {
+    const spy = intercept(store.documentClient, {
       before: (command, send) =>
         command instanceof CreateTableCommand ? other.documentClient.send(new CreateTableCommand(command.input)).then(() => send(command)) : undefined,
     });
@@ -77,7 +60,7 @@ describe('ensureTable', () => {
   it('passes on a create the store refuses for another reason than the table being there', async () => {
     const store = newStore();
     const refusal = Object.assign(new Error('Subscriber limit exceeded: too many tables being created'), { name: 'LimitExceededException' });
-    intercept(store, { before: (command) => (command instanceof CreateTableCommand ? Promise.reject(refusal) : undefined) });
+    intercept(store.documentClient, { before: (command) => (command instanceof CreateTableCommand ? Promise.reject(refusal) : undefined) });
 
     await expect(ensureTable(store)).rejects.toBe(refusal);
   });
@@ -88,7 +71,7 @@ describe('ensureTable', () => {
   ])('passes on a failure to describe %s that is not its absence, and creates nothing', async (_, table) => {
     const store = newStore();
     const denied = Object.assign(new Error('not authorized to describe'), { name: 'AccessDeniedException' });
-    const spy = intercept(store, { before: (command) => (isDescribe(command, table(store)) ? Promise.reject(denied) : undefined) });
+    const spy = intercept(store.documentClient, { before: (command) => (isDescribe(command, table(store)) ? Promise.reject(denied) : undefined) });
 
     await expect(ensureTable(store)).rejects.toBe(denied);
 
@@ -106,7 +89,7 @@ describe('ensureTable', () => {
   ])('waits while %s is not active yet', async (_, creating) => {
     const store = newStore();
     let active = false;
-    const spy = intercept(store, {
+    const spy = intercept(store.documentClient, {
       after: (command, output) => (command instanceof DescribeTableCommand && !active ? { ...(output as object), Table: creating(store, (output as { Table: TableDescription }).Table) } : output),
     });
     const describes = () => spy.mock.calls.filter(([command]) => command instanceof DescribeTableCommand).length;
@@ -126,7 +109,7 @@ describe('ensureTable', () => {
     let ahead = 0;
     vi.spyOn(Date, 'now').mockImplementation(() => now() + ahead);
     let describes = 0;
-    intercept(store, {
+    intercept(store.documentClient, {
       after: (command, output) => {
         if (!(command instanceof DescribeTableCommand)) return output;
         // After its first look at each table and a round of waiting, the clock is a minute on.
@@ -142,7 +125,7 @@ describe('ensureTable', () => {
   it('fails a start whose record of the shards the store refuses, with that refusal', async () => {
     const store = newStore();
     const refusal = Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), { name: 'ThrottlingException' });
-    intercept(store, { before: (command) => (command instanceof PutCommand && command.input.Item?.pk === 'META' ? Promise.reject(refusal) : undefined) });
+    intercept(store.documentClient, { before: (command) => (command instanceof PutCommand && command.input.Item?.pk === 'META' ? Promise.reject(refusal) : undefined) });
 
     await expect(ensureTable(store)).rejects.toBe(refusal);
   });

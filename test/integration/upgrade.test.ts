@@ -6,7 +6,7 @@ import { OrderRepository } from '../../lib/orders.ts';
 import type { OrderQueue, OrderRef } from '../../lib/queue/port.ts';
 import { createDocumentClient, createStore, ensureTable, ShardsMismatch, stateTableDefinition, tableDefinition, type Store } from '../../lib/store.ts';
 import { sweep } from '../../lib/sweeper.ts';
-import { countByStatus, dynamodbEndpoint, scanOrders, uniqueTable } from '../support.ts';
+import { countByStatus, dynamodbEndpoint, intercept, scanOrders, uniqueTable } from '../support.ts';
 
 /**
  * A table as the version with the byDue index made it, with three orders and its 16 counter items in use, and
@@ -76,11 +76,8 @@ describe('upgrading a table of the earlier layout', () => {
 
   it('fails an upgrade whose move of a counter item the store refuses, and moves it at the next start', async () => {
     const store = await oldTable(uniqueTable('old-refused'));
-    const client = store.documentClient;
-    const send = client.send.bind(client) as unknown as (command: unknown) => Promise<unknown>;
     const refusal = new ThrottlingException({ message: 'Rate of requests exceeds the allowed throughput.', $metadata: { httpStatusCode: 400 } });
-    const spy = vi.spyOn(client, 'send').mockImplementation(((command: unknown) =>
-      command instanceof TransactWriteItemsCommand ? Promise.reject(refusal) : send(command)) as unknown as typeof client.send);
+    const spy = intercept(store.documentClient, { before: (command) => (command instanceof TransactWriteItemsCommand ? Promise.reject(refusal) : undefined) });
 
     await expect(ensureTable(store)).rejects.toBe(refusal);
     spy.mockRestore();
@@ -190,13 +187,13 @@ describe('copying the states of a one-table layout', () => {
 
   it('fails a start whose copy of a state the store refuses, and copies it at the next start', async () => {
     const store = await oneTable('refused-copy', [{ order_id: 'PREV-4', status: 'COMPLETED', attempts: 1 }]);
-    const client = store.documentClient;
-    const send = client.send.bind(client) as unknown as (command: unknown) => Promise<unknown>;
     const refusal = new ThrottlingException({ message: 'Rate of requests exceeds the allowed throughput.', $metadata: { httpStatusCode: 400 } });
-    const spy = vi.spyOn(client, 'send').mockImplementation(((command: unknown) =>
-      command instanceof PutCommand && command.input.TableName === store.stateTableName && command.input.Item?.pk === 'ORDER#PREV-4'
-        ? Promise.reject(refusal)
-        : send(command)) as unknown as typeof client.send);
+    const spy = intercept(store.documentClient, {
+      before: (command) =>
+        command instanceof PutCommand && command.input.TableName === store.stateTableName && command.input.Item?.pk === 'ORDER#PREV-4'
+          ? Promise.reject(refusal)
+          : undefined,
+    });
 
     await expect(ensureTable(store)).rejects.toBe(refusal);
     spy.mockRestore();
