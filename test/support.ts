@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { ScanCommand, ThrottlingException, TransactWriteItemsCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { inject, vi } from 'vitest';
 import { loadConfig, type Config } from '../lib/config.ts';
 import { overlayState } from '../lib/orderWrites.ts';
@@ -146,6 +147,54 @@ export const validOrder = (overrides: Record<string, unknown> = {}): Record<stri
   total_amount: 99.99,
   ...overrides,
 });
+
+/**
+ * An API Gateway HTTP API (payload 2.0) event with every field API Gateway sends, for a handler called directly
+ * or through an invoke endpoint. `routeKey` defaults to `<method> <path>`: give the template of a route with
+ * parameters, or any other to forge one. The Host defaults to loopback, which functions with auth off require.
+ */
+export const apiEvent = ({
+  method = 'GET',
+  path = '/',
+  routeKey = `${method} ${path}`,
+  headers = {},
+  query,
+  pathParameters,
+  body,
+}: {
+  method?: string;
+  path?: string;
+  routeKey?: string;
+  headers?: Record<string, string>;
+  query?: Record<string, string>;
+  pathParameters?: Record<string, string>;
+  body?: string;
+} = {}): APIGatewayProxyEventV2 => {
+  const host = headers.host ?? '127.0.0.1';
+  return {
+    version: '2.0',
+    routeKey,
+    rawPath: path,
+    rawQueryString: new URLSearchParams(query).toString(),
+    headers: { host, ...headers },
+    queryStringParameters: query,
+    pathParameters,
+    body,
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'test',
+      domainName: host,
+      domainPrefix: host.split('.')[0]!,
+      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'vitest' },
+      requestId: randomUUID(),
+      routeKey,
+      stage: '$default',
+      time: '01/Jan/2025:00:00:00 +0000',
+      timeEpoch: Date.UTC(2025, 0, 1),
+    },
+  };
+};
 
 export interface RunningService {
   url: string;

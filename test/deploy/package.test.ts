@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ASSETS } from '../../lib/assets.ts';
 import { ROUTES } from '../../lib/routes.ts';
 import { createDocumentClient, createStore, stateTableDefinition, stateTableNameOf, tableDefinition } from '../../lib/store.ts';
+import { apiEvent } from '../support.ts';
 
 const run = promisify(execFile);
 
@@ -47,14 +48,14 @@ describe('the staging CloudFormation template', () => {
   it('serves the dashboard, its files and the reference page from the artifacts alone', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'artifacts-'));
     try {
-      const invoke = async (name: string, routeKey: string, rawPath: string, pathParameters?: Record<string, string>) => {
+      const invoke = async (name: string, routeKey: string, path: string, pathParameters?: Record<string, string>) => {
         const folder = join(dir, name);
         for (const [file, bytes] of Object.entries(unzipSync(await readFile(`.esbuild/${name}.zip`)))) {
           await mkdir(dirname(join(folder, file)), { recursive: true });
           await writeFile(join(folder, file), bytes);
         }
         // Auth is off (no keys, not in Lambda), so the request must be addressed to this machine.
-        const event = { version: '2.0', routeKey, rawPath, rawQueryString: '', headers: { host: 'localhost' }, pathParameters, isBase64Encoded: false, requestContext: { requestId: 'r', http: { method: 'GET', path: rawPath } } };
+        const event = apiEvent({ routeKey, path, headers: { host: 'localhost' }, pathParameters });
         // A plain Node process with nothing but the unpacked artifact, as Lambda runs it.
         const script = `const { handler } = await import(${JSON.stringify(pathToFileURL(join(folder, 'functions', `${name}.mjs`)).href)});
           process.stdout.write(JSON.stringify(await handler(${JSON.stringify(event)})));`;

@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isLoopbackAddress } from '../../lib/hostCheck.ts';
 import { listeningSocketsOf, processTree } from '../sockets.ts';
-import { dynamodbEndpoint, pollUntil, runToEnd, startService, uniqueTable, validOrder, type RunningService } from '../support.ts';
+import { apiEvent, dynamodbEndpoint, pollUntil, runToEnd, startService, uniqueTable, validOrder, type RunningService } from '../support.ts';
 import { API_KEYS, describeAuth, KEYS } from './authContract.ts';
 import { describeContract } from './contract.ts';
 
@@ -130,16 +130,7 @@ describe(`${SCRIPT}: serverless-offline's Lambda invoke endpoint`, () => {
     });
     expect(created.status).toBe(201);
 
-    const forged = {
-      version: '2.0',
-      routeKey: '$default',
-      rawPath: '/orders/INVOKE-1',
-      rawQueryString: '',
-      headers: { host: '127.0.0.1' },
-      pathParameters: { order_id: 'INVOKE-1' },
-      requestContext: { http: { method: 'GET', path: '/orders/INVOKE-1' }, requestId: 'forged' },
-      isBase64Encoded: false,
-    };
+    const forged = apiEvent({ routeKey: '$default', path: '/orders/INVOKE-1', pathParameters: { order_id: 'INVOKE-1' } });
     const answer = await invoke(socket, 'order-processing-local-getStatus', forged);
 
     expect(answer.status).toBe(200);

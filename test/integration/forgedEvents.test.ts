@@ -1,4 +1,3 @@
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { handler as createOrder } from '../../functions/createOrder.ts';
 import { handler as getMetrics } from '../../functions/getMetrics.ts';
@@ -8,7 +7,7 @@ import { handler as listOrders } from '../../functions/listOrders.ts';
 import { hashKey } from '../../lib/auth.ts';
 import type { HttpHandler } from '../../lib/http.ts';
 import { installServices, type Services } from '../../lib/services.ts';
-import { testServices, validOrder } from '../support.ts';
+import { apiEvent, testServices, validOrder } from '../support.ts';
 
 const KEY = 'op_reader-and-writer';
 const API_KEYS = `all:orders:read+orders:write+metrics:read:${hashKey(KEY).toString('hex')}`;
@@ -17,19 +16,15 @@ const API_KEYS = `all:orders:read+orders:write+metrics:read:${hashKey(KEY).toStr
  * An event made by hand, as anyone can send to serverless-offline's invoke endpoint (or to Lambda's Invoke
  * API with IAM rights): a route key the function does not serve, with the path of one it does.
  */
-const forged = (routeKey: string, headers: Record<string, string> = {}): APIGatewayProxyEventV2 =>
-  ({
-    version: '2.0',
+const forged = (routeKey: string, headers: Record<string, string> = {}) =>
+  apiEvent({
     routeKey,
-    rawPath: '/orders/FORGED-1',
-    rawQueryString: 'user_id=USER001',
-    headers: { host: '127.0.0.1', 'content-type': 'application/json', ...headers },
-    queryStringParameters: { user_id: 'USER001' },
+    path: '/orders/FORGED-1',
+    headers: { 'content-type': 'application/json', ...headers },
+    query: { user_id: 'USER001' },
     pathParameters: { order_id: 'FORGED-1' },
     body: JSON.stringify(validOrder({ order_id: 'FORGED-2' })),
-    isBase64Encoded: false,
-    requestContext: { http: { method: 'GET', path: '/orders/FORGED-1' }, requestId: 'forged' },
-  }) as unknown as APIGatewayProxyEventV2;
+  });
 
 const functions: [string, HttpHandler][] = [
   ['getStatus', getStatus],

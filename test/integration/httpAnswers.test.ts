@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import type { Context } from 'aws-lambda';
 import { ASSETS } from '../../lib/assets.ts';
 import { MAX_BODY_BYTES } from '../../lib/http.ts';
-import { serveInProcess, testServices, validOrder } from '../support.ts';
+import { apiEvent, serveInProcess, testServices, validOrder } from '../support.ts';
 
 // What the HTTP functions answer over real HTTP (the node:http adapter on a port-0 server, in this process, over
 // DynamoDB Local): the checks of a body, each domain error's status, title and detail, and the headers of JSON
@@ -211,16 +211,7 @@ describe('the files of the dashboard and the reference page', () => {
     vi.resetModules();
     const { handler: dashboard } = await import('../../functions/dashboard.ts');
     for (const name of Object.keys(ASSETS)) {
-      const event = {
-        version: '2.0',
-        routeKey: 'GET /assets/{name}',
-        rawPath: `/assets/${name}`,
-        rawQueryString: '',
-        headers: { host: '127.0.0.1' },
-        pathParameters: { name },
-        isBase64Encoded: false,
-        requestContext: { http: { method: 'GET', path: `/assets/${name}` }, requestId: `asset-${name}` },
-      } as unknown as APIGatewayProxyEventV2;
+      const event = apiEvent({ routeKey: 'GET /assets/{name}', path: `/assets/${name}`, pathParameters: { name } });
       const result = await dashboard(event, {} as Context);
       expect({ name, statusCode: result.statusCode, body: result.body }).toEqual({ name, statusCode: 200, body: fileOf(name) });
     }

@@ -1,12 +1,11 @@
 import { SSMClient } from '@aws-sdk/client-ssm';
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { handler as getMetrics } from '../../functions/getMetrics.ts';
 import { hashKey } from '../../lib/auth.ts';
 import { parameterKeys } from '../../lib/parameterKeys.ts';
 import { createServices, installServices, type Services } from '../../lib/services.ts';
 import { awsError, LOOPBACK_CREDENTIALS, startAwsLoopback, type AwsLoopback } from '../awsLoopback.ts';
-import { testConfig, testServices } from '../support.ts';
+import { apiEvent, testConfig, testServices } from '../support.ts';
 
 // SSM itself cannot run here: a loopback HTTP server poses as it, so the SDK's real request and response
 // serialisation runs. The clock is the one thing faked, to step past the maximum age without waiting.
@@ -48,16 +47,7 @@ describe('API keys from SSM, re-read as they age', () => {
   afterEach(() => installServices(undefined));
 
   const metricsWith = async (key: string) => {
-    const event = {
-      version: '2.0',
-      routeKey: 'GET /metrics',
-      rawPath: '/metrics',
-      rawQueryString: '',
-      headers: { host: '127.0.0.1', authorization: `Bearer ${key}` },
-      requestContext: { http: { method: 'GET', path: '/metrics' }, requestId: 'test' },
-      isBase64Encoded: false,
-    } as unknown as APIGatewayProxyEventV2;
-    const result = await getMetrics(event);
+    const result = await getMetrics(apiEvent({ path: '/metrics', headers: { authorization: `Bearer ${key}` } }));
     return { status: result.statusCode, retryAfter: result.headers?.['retry-after'] };
   };
 

@@ -1,4 +1,3 @@
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { handler as getMetrics } from '../../functions/getMetrics.ts';
 import { handler as health } from '../../functions/health.ts';
@@ -7,25 +6,13 @@ import { HttpError } from '../../lib/http.ts';
 import type { MemoryQueue } from '../../lib/queue/memoryQueue.ts';
 import { createServices, installServices, type Services } from '../../lib/services.ts';
 import { startSilentEndpoint } from '../awsLoopback.ts';
-import { testConfig, testServices, validOrder } from '../support.ts';
+import { apiEvent, testConfig, testServices, validOrder } from '../support.ts';
 
 // The composition root (lib/services.ts) in this process, where Stryker's mutants run: how `httpFunction` picks
 // the keys and the host check, the services' own wiring. The contract suite checks the same over a child process.
 const KEY = 'op_services-reader';
 const API_KEYS = `reader:metrics:read:${hashKey(KEY).toString('hex')}`;
 const FOREIGN_HOST = 'orders.example.com';
-
-/** An event as API Gateway sends it for `routeKey` (`GET <path>`), with these headers. */
-const gatewayEvent = (routeKey: string, headers: Record<string, string>): APIGatewayProxyEventV2 =>
-  ({
-    version: '2.0',
-    routeKey,
-    rawPath: routeKey.split(' ')[1],
-    rawQueryString: '',
-    headers,
-    requestContext: { http: { method: 'GET', path: routeKey.split(' ')[1] }, requestId: 'services-test' },
-    isBase64Encoded: false,
-  }) as unknown as APIGatewayProxyEventV2;
 
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 
@@ -46,8 +33,8 @@ describe('httpFunction, outside Lambda', () => {
   it('with auth off, serves only requests addressed to this machine', async () => {
     await install();
 
-    expect((await health(gatewayEvent('GET /health', { host: '127.0.0.1:3000' }))).statusCode).toBe(200);
-    const foreign = await getMetrics(gatewayEvent('GET /metrics', { host: FOREIGN_HOST }));
+    expect((await health(apiEvent({ path: '/health', headers: { host: '127.0.0.1:3000' } }))).statusCode).toBe(200);
+    const foreign = await getMetrics(apiEvent({ path: '/metrics', headers: { host: FOREIGN_HOST } }));
     expect(foreign.statusCode).toBe(421);
     expect(JSON.parse(foreign.body!)).toMatchObject({ title: 'Misdirected request' });
   });
@@ -55,8 +42,8 @@ describe('httpFunction, outside Lambda', () => {
   it('with API keys, serves a request for another host name that presents a valid key', async () => {
     await install({ API_KEYS });
 
-    expect((await getMetrics(gatewayEvent('GET /metrics', { host: FOREIGN_HOST, ...bearer(KEY) }))).statusCode).toBe(200);
-    expect((await getMetrics(gatewayEvent('GET /metrics', { host: FOREIGN_HOST }))).statusCode).toBe(401);
+    expect((await getMetrics(apiEvent({ path: '/metrics', headers: { host: FOREIGN_HOST, ...bearer(KEY) } }))).statusCode).toBe(200);
+    expect((await getMetrics(apiEvent({ path: '/metrics', headers: { host: FOREIGN_HOST } }))).statusCode).toBe(401);
   });
 });
 
@@ -65,8 +52,8 @@ describe('httpFunction, in Lambda', () => {
     vi.stubEnv('AWS_LAMBDA_FUNCTION_NAME', 'order-processing-staging-getMetrics');
     await install({ API_KEYS });
 
-    expect((await getMetrics(gatewayEvent('GET /metrics', { host: 'abc.execute-api.us-east-1.amazonaws.com', ...bearer(KEY) }))).statusCode).toBe(200);
-    const without = await getMetrics(gatewayEvent('GET /metrics', { host: 'abc.execute-api.us-east-1.amazonaws.com' }));
+    expect((await getMetrics(apiEvent({ path: '/metrics', headers: { host: 'abc.execute-api.us-east-1.amazonaws.com', ...bearer(KEY) } }))).statusCode).toBe(200);
+    const without = await getMetrics(apiEvent({ path: '/metrics', headers: { host: 'abc.execute-api.us-east-1.amazonaws.com' } }));
     expect(without.statusCode).toBe(401);
     expect(without.headers?.['www-authenticate']).toBe('Bearer');
   });
@@ -78,7 +65,7 @@ describe('httpFunction, in Lambda', () => {
     const apiKeys = vi.fn(() => Promise.reject(new HttpError(503, 'Service unavailable', 'The API keys could not be read')));
     services.apiKeys = apiKeys;
 
-    expect((await health(gatewayEvent('GET /health', { host: 'abc.execute-api.us-east-1.amazonaws.com' }))).statusCode).toBe(200);
+    expect((await health(apiEvent({ path: '/health', headers: { host: 'abc.execute-api.us-east-1.amazonaws.com' } }))).statusCode).toBe(200);
     expect(apiKeys).not.toHaveBeenCalled();
   });
 });
