@@ -53,8 +53,8 @@ export async function startDynamoDBLocal(options: DynamoDBLocalOptions = {}): Pr
     `-Djava.library.path=${join(folder, 'DynamoDBLocal_lib')}`,
     '-Xms64m',
     // The parallel collector: G1's write barriers and concurrent threads cost CPU the two cores' other users
-    // (Node, the load) need; its pauses are short for a heap this size. First bursts after a start went from
-    // 814-1 095/s to 1 195-1 266/s in alternating `--only burst` runs (README, Performance).
+    // (Node, the load) need. First bursts after a start went from 814-1 095/s to 1 195-1 266/s in alternating
+    // `--only burst` runs, with no higher p99 (README, Performance).
     '-XX:+UseParallelGC',
     ...launcher,
     '-port',
