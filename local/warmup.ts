@@ -1,4 +1,6 @@
+import { Console } from 'node:console';
 import { request, type Server } from 'node:http';
+import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { DeleteTableCommand, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -28,9 +30,15 @@ export async function warmUp(config: Config, documentClient: DynamoDBDocumentCli
   const started = performance.now();
   // The service's own DynamoDB client: its connections, caches and signing keys are warm for the first burst too.
   const services = createServices(
-    { ...config, TABLE_NAME: `${config.TABLE_NAME}.warmup`, PROCESSING_MIN_MS: 0, PROCESSING_MAX_MS: 0, LOG_LEVEL: 'ERROR', API_KEYS: [] },
+    { ...config, TABLE_NAME: `${config.TABLE_NAME}.warmup`, PROCESSING_MIN_MS: 0, PROCESSING_MAX_MS: 0, API_KEYS: [] },
     { documentClient },
   );
+  // It logs what the service logs, at its level, into nothing: the first burst's thousands of lines were the
+  // biggest part of Node's work still cold when the warm-up logged at ERROR only. Powertools' Logger has no
+  // option for where its lines go; its console is the one field to set (test/e2e/standalone.test.ts checks that
+  // no warm-up line reaches the log).
+  const nowhere = new Writable({ write: (_chunk, _encoding, done) => done() });
+  (services.logger as unknown as { console: Console }).console = new Console({ stdout: nowhere, stderr: nowhere });
   await dropTable(services.store);
   await ensureTable(services.store);
   installServices(services);
