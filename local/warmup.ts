@@ -33,8 +33,8 @@ export async function warmUp(config: Config, documentClient: DynamoDBDocumentCli
     { ...config, TABLE_NAME: `${config.TABLE_NAME}.warmup`, PROCESSING_MIN_MS: 0, PROCESSING_MAX_MS: 0, API_KEYS: [] },
     { documentClient },
   );
-  // It logs what the service logs, at its level, into nothing: the first burst's thousands of lines were the
-  // biggest part of Node's work still cold when the warm-up logged at ERROR only. Powertools' Logger has no
+  // It logs what the service logs, at its level, into nothing: logging at ERROR only, it left Powertools'
+  // formatting cold for the first burst's thousands of lines (README, Performance). Powertools' Logger has no
   // option for where its lines go; its console is the one field to set (test/e2e/standalone.test.ts checks that
   // no warm-up line reaches the log).
   const nowhere = new Writable({ write: (_chunk, _encoding, done) => done() });
