@@ -16,7 +16,7 @@ const CONCURRENCY = 1_000;
 
 /**
  * Runs `orders` orders through the whole service before it is declared ready, on a table of its own that is
- * deleted afterwards: creates over real HTTP, in bursts on fresh connections, processed meanwhile with no
+ * deleted afterwards: creates over real HTTP, in bursts on fresh connections, processed meanwhile with 1-2 ms of
  * simulated work (what is left when the creates are done is dropped with the table), and a few reads of each
  * kind. DynamoDB Local's JVM and Node both compile their hot code only after it ran a while:
  * measured here, the first thousand orders of a fresh start cost DynamoDB Local three to four times the CPU
@@ -29,8 +29,10 @@ const CONCURRENCY = 1_000;
 export async function warmUp(config: Config, documentClient: DynamoDBDocumentClient, orders: number): Promise<{ orders: number; shed: number; ms: number }> {
   const started = performance.now();
   // The service's own DynamoDB client: its connections, caches and signing keys are warm for the first burst too.
+  // Work of 1-2 ms, not none: the service's work lasts a random, fractional number of milliseconds. With none every
+  // timer held a whole number, so V8 compiled node's timers for those and compiled them again in the first burst.
   const services = createServices(
-    { ...config, TABLE_NAME: `${config.TABLE_NAME}.warmup`, PROCESSING_MIN_MS: 0, PROCESSING_MAX_MS: 0, API_KEYS: [] },
+    { ...config, TABLE_NAME: `${config.TABLE_NAME}.warmup`, PROCESSING_MIN_MS: 1, PROCESSING_MAX_MS: 2, API_KEYS: [] },
     { documentClient },
   );
   // It logs what the service logs, at its level, into nothing: logging at ERROR only, it left Powertools'
@@ -118,16 +120,17 @@ const headersOf = (i: number, port: number, payload: string | undefined): Record
 
 /**
  * The warm-up's orders vary as shoppers' do: ids sent or left to the server, users as strings or numbers, one to
- * five items of either kind, amounts with no, one or two decimals from cents to thousands. Both JITs compile for
- * the shapes they meet: when every warm-up order had the amount 1.5, DynamoDB Local's JVM compiled its number
- * handling (`BigDecimal`, `encodeBigDecimal`) for that one shape, threw it away on the first real burst and
- * compiled it again while shoppers waited.
+ * five items of either kind, item numbers of one to five digits, amounts with no, one or two decimals from a cent
+ * to millions (a sixth of them below 1). Both JITs compile for the shapes they meet: when every warm-up order had
+ * the amount 1.5, DynamoDB Local's JVM compiled its number handling (`BigDecimal`, `encodeBigDecimal`) for that
+ * one shape, threw it away on the first real burst and compiled it again while shoppers waited. It still did so,
+ * less, while hardly any warm-up amount was below 1 or any item number below 10 (README, Performance).
  */
 const warmUpOrder = (i: number) => ({
   ...(i % 10 !== 9 && { order_id: `warmup-${i}` }),
   user_id: i % 4 === 0 ? 1_000 + (i % 50) : `warmup-user-${i % 50}`,
-  item_ids: Array.from({ length: 1 + (i % 5) }, (_, k) => ((i + k) % 3 === 0 ? (i * 7 + k) % 10_000 : `sku-${(i * 13 + k) % 997}`)),
-  total_amount: [i % 100, ((i * 7_919) % 100_000) / 10, ((i * 7_919) % 1_000_000) / 100][i % 3]!,
+  item_ids: Array.from({ length: 1 + (i % 5) }, (_, k) => ((i + k) % 3 === 0 ? (i * 7 + k) % 10 ** (1 + ((i + k) % 5)) : `sku-${(i * 13 + k) % 997}`)),
+  total_amount: ((i * 7_919) % 10 ** (1 + (i % 7))) / 10 ** (i % 3),
 });
 
 const dropTable = async (store: Store): Promise<void> => {
