@@ -162,6 +162,8 @@ const peakRssMb = async (pid: number) => {
 
 interface LoadResult {
   elapsedMs: number;
+  /** CPU the load generator itself used meanwhile: the two cores' share the service did not get. */
+  clientCpuMs: number;
   errors: number;
   errorKinds: Record<string, number>;
   latencies: number[];
@@ -176,8 +178,9 @@ const countError = (result: LoadResult, error: Error & { code?: string }) => {
 /** `total` calls of `one` from `clients` closed loops (each waits for its answer); latencies sorted. */
 async function load(total: number, clients: number, one: (i: number) => Promise<void>, label: string): Promise<LoadResult> {
   let next = 0;
-  const result: LoadResult = { elapsedMs: 0, errors: 0, errorKinds: {}, latencies: [] };
+  const result: LoadResult = { elapsedMs: 0, clientCpuMs: 0, errors: 0, errorKinds: {}, latencies: [] };
   const started = performance.now();
+  const cpu = process.cpuUsage();
   const ticker = setInterval(() => progress(`${label}: ${result.latencies.length + result.errors}/${total}`), 250);
   await Promise.all(
     Array.from({ length: Math.min(clients, total) }, async () => {
@@ -194,6 +197,8 @@ async function load(total: number, clients: number, one: (i: number) => Promise<
   );
   clearInterval(ticker);
   result.elapsedMs = performance.now() - started;
+  const used = process.cpuUsage(cpu);
+  result.clientCpuMs = Math.round((used.user + used.system) / 1_000);
   result.latencies.sort((a, b) => a - b);
   return result;
 }
@@ -260,6 +265,7 @@ async function untilIdle(url: string): Promise<void> {
 const summary = (result: LoadResult, orders: number) => ({
   orders,
   accepted_per_s: Math.round(((orders - result.errors) / result.elapsedMs) * 1000),
+  client_cpu_ms: result.clientCpuMs,
   p50_ms: round(percentile(result.latencies, 0.5)),
   p99_ms: round(percentile(result.latencies, 0.99)),
   errors: result.errors,
@@ -325,7 +331,7 @@ async function profileOf(app: App): Promise<(ProfileSummary & { file: string }) 
  * orders completed each second, reported in full so that a backlog's shape (a steady climb, or a stall) shows.
  */
 async function sustained(url: string, rate: number, seconds: number) {
-  const result: LoadResult = { elapsedMs: 0, errors: 0, errorKinds: {}, latencies: [] };
+  const result: LoadResult = { elapsedMs: 0, clientCpuMs: 0, errors: 0, errorKinds: {}, latencies: [] };
   const pending: number[] = [];
   const completed: number[] = [];
   const prefix = `sustained-${randomUUID().slice(0, 8)}`;
