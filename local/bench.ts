@@ -169,7 +169,7 @@ interface LoadResult {
   latencies: number[];
 }
 
-const countError = (result: LoadResult, error: Error & { code?: string }) => {
+const countError = (result: Pick<LoadResult, 'errors' | 'errorKinds'>, error: Error & { code?: string }) => {
   const kind = error.code ?? error.message;
   result.errors++;
   result.errorKinds[kind] = (result.errorKinds[kind] ?? 0) + 1;
@@ -331,7 +331,8 @@ async function profileOf(app: App): Promise<(ProfileSummary & { file: string }) 
  * orders completed each second, reported in full so that a backlog's shape (a steady climb, or a stall) shows.
  */
 async function sustained(url: string, rate: number, seconds: number) {
-  const result: LoadResult = { elapsedMs: 0, clientCpuMs: 0, errors: 0, errorKinds: {}, latencies: [] };
+  // Open loop: no elapsed time or client CPU of a closed loop to report, only the answers.
+  const result: Pick<LoadResult, 'errors' | 'errorKinds' | 'latencies'> = { errors: 0, errorKinds: {}, latencies: [] };
   const pending: number[] = [];
   const completed: number[] = [];
   const prefix = `sustained-${randomUUID().slice(0, 8)}`;
