@@ -23,9 +23,9 @@ import { startDynamoDBLocal, type DynamoDBLocal } from './dynamodbLocal.ts';
  * - `burst`: bursts of 1 000 orders, all 1 000 in flight at once, the consumer running 1-5 ms of work, in five
  *   fresh starts of four bursts each: the first burst after a start is reported apart from the three warm ones,
  *   and compared with the warm ones of its own start.
- * - `bare`: the physical ceiling of the store on this machine, in the same run, alternating with the bursts:
- *   group commits of 99 conditional puts of small items plus one counter ADD, 4 in flight, on a table with no
- *   index, straight through the SDK (no HTTP). Figures are also given as `*_vs_bare_store` ratios.
+ * - `bare`: the physical ceiling of the store on this machine, in the same run, between the fresh starts and the
+ *   end-to-end runs: group commits of 99 conditional puts of small items plus one counter ADD, 4 in flight, on a
+ *   table with no index, straight through the SDK (no HTTP). Figures are also given as `*_vs_bare_store` ratios.
  * - `e2e`: 2 000 orders, 200 in flight, no simulated work, default settings otherwise: from the first POST
  *   until /metrics counts all of them COMPLETED; then `sustained`: an open-loop offered load (300 orders/s
  *   for 60 s) while PENDING is sampled every second.
